@@ -1,0 +1,192 @@
+"""edge-convert: weights -> fp32 ONNX -> calibrated int8 ONNX -> verification report.
+
+spec (layer table) -> weights (import or random) -> build (ONNX) -> quantize -> verify -> report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+
+from edge import __version__
+from edge.convert.build import build_model, set_metadata
+from edge.convert.quantize import CALIBRATION_METHODS, FrameSet, load_frames, quantize
+from edge.convert.report import build_report
+from edge.convert.sources import load_weights
+from edge.convert.spec import MobileNetSpec
+from edge.convert.verify import compare
+from edge.convert.weights import TF_NORMALISATION, Weights, random_weights
+from edge.errors import EdgeError
+from edge.fileio import write_bytes_atomic
+from edge.model import ModelInfo
+from edge.preprocess import CROP_MODES
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """What edge-convert was asked to do (flags left as None were not given)."""
+
+    output: Path
+    weights: str | None = None
+    alpha: float | None = None
+    resolution: int | None = None
+    classes: int | None = None
+    labels: Path | None = None
+    calibration: Path | None = None
+    calibration_samples: int = 100
+    calibration_method: str = "minmax"
+    verify: Path | None = None
+    verify_samples: int = 200
+    seed: int = 0
+
+
+def _validate(opts: ConvertOptions) -> None:
+    """Cheap checks before any expensive work starts."""
+    if opts.alpha is not None and not opts.alpha > 0:
+        raise EdgeError(f"--alpha must be > 0, got {opts.alpha}")
+    if opts.resolution is not None and opts.resolution < 32:
+        raise EdgeError(f"--resolution must be >= 32, got {opts.resolution}")
+    if opts.classes is not None and opts.classes < 1:
+        raise EdgeError(f"--classes must be >= 1, got {opts.classes}")
+    if opts.calibration_method not in CALIBRATION_METHODS:
+        raise EdgeError(f"--calibration-method must be one of {', '.join(CALIBRATION_METHODS)}")
+    if opts.calibration_samples < 1:
+        raise EdgeError("--calibration-samples must be >= 1")
+    for flag, path in (("--calibration", opts.calibration), ("--verify", opts.verify),
+                       ("--labels", opts.labels)):
+        if path is not None and not Path(path).exists():
+            raise EdgeError(f"{path}: {flag} path not found")
+    if opts.verify is not None and opts.calibration is None:
+        raise EdgeError("--verify compares int8 with fp32 and needs --calibration to build int8")
+    out = Path(opts.output)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise EdgeError(f"{out}: output folder is not writable ({exc.strerror})") from exc
+
+
+def resolve_spec(weights: Weights | None, opts: ConvertOptions) -> MobileNetSpec:
+    """Architecture from the weights file, checked against the flags; flags alone otherwise."""
+    if weights is None:
+        return MobileNetSpec.create(opts.alpha or 1.0, opts.resolution or 224,
+                                    opts.classes or 1001, "tf")
+    origin = opts.weights
+    if opts.alpha is not None and abs(opts.alpha - weights.alpha) > 1e-6:
+        raise EdgeError(f"{origin}: weights are alpha {weights.alpha:g} ({weights.channels[-1]} "
+                        f"channels in the last block), but --alpha {opts.alpha:g} was given")
+    if opts.classes is not None and opts.classes != weights.classes:
+        raise EdgeError(f"{origin}: weights have {weights.classes} classes, but --classes "
+                        f"{opts.classes} was given")
+    resolution = weights.resolution or opts.resolution or 224
+    if opts.resolution is not None and weights.resolution and opts.resolution != resolution:
+        raise EdgeError(f"{origin}: the file is built for resolution {weights.resolution}, but "
+                        f"--resolution {opts.resolution} was given")
+    return MobileNetSpec(weights.alpha, resolution, weights.classes, weights.channels,
+                         weights.padding)
+
+
+def read_labels(path: Path | None, classes: int, background: bool) -> list[str] | None:
+    """One label per line; a 1001-line file (``background`` first) fits 1000-class heads too."""
+    if path is None:
+        return None
+    try:
+        labels = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EdgeError(f"{path}: cannot read labels ({exc})") from exc
+    if len(labels) == classes + 1 and not background and labels[0].lower() == "background":
+        labels = labels[1:]
+    if len(labels) != classes:
+        raise EdgeError(f"{path}: {len(labels)} labels, the model has {classes} classes")
+    return labels
+
+
+def convert(opts: ConvertOptions, log=print) -> dict:
+    """Run the whole conversion; returns the report (also written as report.json)."""
+    _validate(opts)
+    t0 = time.perf_counter()
+    weights = load_weights(opts.weights) if opts.weights else None
+    spec = resolve_spec(weights, opts)
+    if weights is None:
+        weights = random_weights(spec, opts.seed)
+    labels = read_labels(opts.labels, spec.classes, weights.background)
+    info = ModelInfo(
+        arch="mobilenet_v1", alpha=spec.alpha, resolution=spec.resolution, classes=spec.classes,
+        background=weights.background, channel_order="RGB", precision="fp32",
+        weights=dict(weights.source), labels=labels, macs=spec.macs, params=spec.params,
+        padding=spec.padding, normalisation=dict(weights.normalisation or TF_NORMALISATION),
+        producer=f"edge {__version__}",
+    )
+    if not info.trained:
+        log("WARNING: no --weights given: random initialisation, the model is UNTRAINED")
+    fp32 = build_model(spec, weights, info)
+    timings = {"build_s": time.perf_counter() - t0}
+
+    out = Path(opts.output)
+    staging = Path(tempfile.mkdtemp(prefix=".edge-convert-", dir=out))
+    try:
+        fp32_path = staging / f"{info.name}.onnx"
+        onnx.save(fp32, fp32_path)
+        int8_path = calibration = verification = None
+        if opts.calibration is not None:
+            t1 = time.perf_counter()
+            frames, calib_n, verification = _calibration_sets(opts, spec.resolution)
+            tensors = [t for _, t in frames.cases(0, calib_n)]
+            int8 = quantize(fp32, tensors, opts.calibration_method)
+            calibration = {"source": str(opts.calibration), "frames": calib_n,
+                           "tensors": len(tensors), "crops": list(CROP_MODES),
+                           "method": opts.calibration_method, "skipped": frames.skipped}
+            int8_info = ModelInfo(**{**info.__dict__, "precision": "int8", "quantization": {
+                "format": "QDQ", "weights": "int8 symmetric per-channel",
+                "activations": "uint8 asymmetric per-tensor",
+                "calibration": opts.calibration_method, "calibration_frames": calib_n,
+                "calibration_source": Path(opts.calibration).name}})
+            set_metadata(int8, int8_info)
+            onnx.checker.check_model(int8)
+            int8_path = staging / f"{int8_info.name}.onnx"
+            onnx.save(int8, int8_path)
+            timings["quantize_s"] = time.perf_counter() - t1
+            t2 = time.perf_counter()
+            verification["result"] = compare(fp32_path, int8_path, verification.pop("cases"))
+            timings["verify_s"] = time.perf_counter() - t2
+        timings["total_s"] = time.perf_counter() - t0
+        report = build_report(spec, info, fp32_path, int8_path, calibration, verification,
+                              opts, timings)
+        for path in (fp32_path, int8_path):
+            if path is not None:
+                os.replace(path, out / path.name)
+        for entry in report["files"].values():
+            entry["path"] = str(out / Path(entry["path"]).name)
+        write_bytes_atomic(out / "report.json", (json.dumps(report, indent=2) + "\n").encode())
+        return report
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _calibration_sets(opts: ConvertOptions, size: int) -> tuple[FrameSet, int, dict]:
+    """Frames for calibration (each in both crop modes: the runtime may run either) and the
+    verification cases.
+
+    Verification uses --verify when given, else the frames beyond --calibration-samples; only
+    when there are none does it reuse the calibration frames, and says so (held_out false).
+    """
+    wanted = opts.calibration_samples + (0 if opts.verify else opts.verify_samples)
+    frames = load_frames(opts.calibration, size, CROP_MODES, wanted)
+    calib_n = min(opts.calibration_samples, len(frames.names))
+    if opts.verify is not None:
+        cases = load_frames(opts.verify, size, CROP_MODES, opts.verify_samples).cases()
+        source, held_out = str(opts.verify), True
+    else:
+        held_out = len(frames.names) > calib_n
+        cases = frames.cases(calib_n) if held_out else frames.cases(0, calib_n)
+        source = str(opts.calibration)
+    verification = {"source": source, "held_out": held_out, "cases": cases}
+    return frames, calib_n, verification

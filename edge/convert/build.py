@@ -1,0 +1,87 @@
+"""Build the MobileNetV1 ONNX graph directly with onnx.helper (no torch needed).
+
+Graph: image uint8 NHWC -> Cast -> Transpose(NCHW) -> (x - mean) / std -> conv 3x3/2 + ReLU6
+-> 13 x (depthwise 3x3 + ReLU6, pointwise 1x1 + ReLU6) -> GlobalAveragePool -> Flatten -> Gemm
+-> logits. Batch norm is already folded into the weights; padding comes from the weight source.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from edge import __version__
+from edge.convert.spec import MobileNetSpec
+from edge.convert.weights import Weights
+from edge.model import INPUT_NAME, META_KEY, OUTPUT_NAME, ModelInfo
+
+OPSET = 17
+IR_VERSION = 8  # readable by onnxruntime >= 1.10, which older Pi OS images still carry
+
+
+def build_model(spec: MobileNetSpec, weights: Weights, info: ModelInfo) -> onnx.ModelProto:
+    """Return a checked fp32 ONNX model of ``spec`` with ``weights`` and ``info`` as metadata."""
+    weights.check(spec, weights.source.get("file") or "weights")
+    r = spec.resolution
+    inits: list[TensorProto] = []
+    nodes: list[onnx.NodeProto] = []
+
+    def const(name: str, array: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    norm = weights.normalisation
+    mean = np.array(norm["mean"], np.float32).reshape(1, 3, 1, 1)
+    inv_std = (1.0 / np.array(norm["std"], np.float32)).reshape(1, 3, 1, 1)
+    nodes += [
+        helper.make_node("Cast", [INPUT_NAME], ["image_f32"], to=TensorProto.FLOAT),
+        helper.make_node("Transpose", ["image_f32"], ["image_nchw"], perm=[0, 3, 1, 2]),
+        helper.make_node("Sub", ["image_nchw", const("norm_mean", mean)], ["centred"]),
+        helper.make_node("Mul", ["centred", const("norm_inv_std", inv_std)], ["normalised"]),
+    ]
+    relu_lo = const("relu6_min", np.array(0.0, np.float32))
+    relu_hi = const("relu6_max", np.array(6.0, np.float32))
+
+    x = "normalised"
+    conv_layers = spec.layers[:-1]
+    for layer, (w, b) in zip(conv_layers, weights.convs, strict=True):
+        name = layer.name
+        nodes.append(helper.make_node(
+            "Conv", [x, const(f"{name}/weights", w), const(f"{name}/bias", b)], [f"{name}/conv"],
+            name=name, kernel_shape=[layer.k, layer.k], strides=[layer.stride] * 2,
+            pads=list(layer.pads), group=layer.cin if layer.kind == "dw" else 1,
+        ))
+        nodes.append(helper.make_node("Clip", [f"{name}/conv", relu_lo, relu_hi],
+                                      [f"{name}/relu6"], name=f"{name}/Relu6"))
+        x = f"{name}/relu6"
+    fc_w, fc_b = weights.fc
+    nodes += [
+        helper.make_node("GlobalAveragePool", [x], ["pooled"], name="AvgPool"),
+        helper.make_node("Flatten", ["pooled"], ["features"], axis=1),
+        helper.make_node("Gemm", ["features", const("Logits/weights", fc_w),
+                                  const("Logits/bias", fc_b)], [OUTPUT_NAME],
+                         name="Logits", transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes, f"mobilenet_v1_{spec.alpha:g}_{r}",
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.UINT8, [1, r, r, 3])],
+        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, [1, spec.classes])],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              producer_name="edge", producer_version=__version__)
+    model.ir_version = IR_VERSION
+    model.doc_string = (f"MobileNetV1 {spec.alpha:g}-{r}, {spec.classes} classes, weights: "
+                        f"{weights.source.get('note', weights.source.get('kind'))}")
+    set_metadata(model, info)
+    onnx.checker.check_model(model, full_check=True)
+    return model
+
+
+def set_metadata(model: onnx.ModelProto, info: ModelInfo) -> None:
+    """Replace the ``edge`` metadata entry of ``model`` with ``info``."""
+    kept = [p for p in model.metadata_props if p.key != META_KEY]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    helper.set_model_props(model, {**{p.key: p.value for p in kept}, META_KEY: info.to_json()})

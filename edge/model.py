@@ -1,0 +1,89 @@
+"""ModelInfo: everything the runtime needs, carried in the ONNX metadata under the key ``edge``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from edge.errors import EdgeError
+
+META_KEY = "edge"
+FORMAT = 1
+INPUT_NAME = "image"
+OUTPUT_NAME = "logits"
+REQUIRED = ("arch", "alpha", "resolution", "classes", "background", "channel_order",
+            "precision", "weights")
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What an edge model is and how to feed it. Input: uint8 NHWC [1, R, R, 3]; the
+    normalisation is inside the graph and recorded here for reference."""
+
+    arch: str
+    alpha: float
+    resolution: int
+    classes: int
+    background: bool  # class 0 is "background" (1001-class TF-slim heads)
+    channel_order: str  # "RGB"
+    precision: str  # "fp32" or "int8"
+    weights: dict  # kind, file, sha256, trained, note
+    labels: list[str] | None = None
+    macs: int = 0
+    params: int = 0
+    padding: str = "tf"
+    normalisation: dict = field(default_factory=dict)
+    layout: str = "NHWC"
+    input_name: str = INPUT_NAME
+    output_name: str = OUTPUT_NAME
+    quantization: dict | None = None
+    format: int = FORMAT
+    producer: str = ""
+
+    @property
+    def trained(self) -> bool:
+        return bool(self.weights.get("trained"))
+
+    @property
+    def name(self) -> str:
+        return f"mobilenet_v1_{self.alpha:g}_{self.resolution}_{self.precision}"
+
+    def label(self, index: int) -> str:
+        """Human-readable class name, or ``class N`` when the model carries no labels."""
+        if self.labels is not None and 0 <= index < len(self.labels):
+            return self.labels[index]
+        return f"class {index}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, str], origin: str) -> ModelInfo:
+        raw = metadata.get(META_KEY)
+        if raw is None:
+            raise EdgeError(f"{origin}: not an edge model (no '{META_KEY}' metadata; convert it "
+                            "with edge-convert)")
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise EdgeError(f"{origin}: '{META_KEY}' metadata is not JSON ({exc})") from exc
+        missing = [k for k in REQUIRED if k not in data]
+        if missing:
+            raise EdgeError(f"{origin}: edge metadata lacks {', '.join(missing)}")
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def read_model_info(path: Path) -> ModelInfo:
+    """Read ModelInfo from an ONNX file without building an inference session."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise EdgeError(f"{path}: model file not found")
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:
+        raise EdgeError(f"{path}: not an ONNX model ({exc.__class__.__name__})") from exc
+    return ModelInfo.from_metadata({p.key: p.value for p in model.metadata_props}, str(path))

@@ -1,0 +1,41 @@
+"""Frame pixels -> model input tensor. The converter calibrates with these same functions.
+
+The model takes uint8 NHWC RGB at its own resolution and normalises inside the graph, so all
+that happens here is crop, resize and channel order.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+CROP_MODES = ("center", "full")
+DEFAULT_CROP = "center"
+
+
+def center_square(image: np.ndarray) -> np.ndarray:
+    """The central square of an HxWxC image (a view, no copy)."""
+    h, w = image.shape[:2]
+    side = min(h, w)
+    top, left = (h - side) // 2, (w - side) // 2
+    return image[top:top + side, left:left + side]
+
+
+def to_input(image: np.ndarray, order: str, size: int, crop: str = DEFAULT_CROP) -> np.ndarray:
+    """Crop (``center`` square or ``full`` frame), resize to ``size``, return [1,size,size,3]
+    uint8 RGB. Downscaling uses area averaging, close to Pillow's antialiased bilinear."""
+    if crop not in CROP_MODES:
+        raise ValueError(f"crop must be one of {CROP_MODES}, got {crop!r}")
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"expected an HxWx3 uint8 image, got {image.shape} {image.dtype}")
+    region = center_square(image) if crop == "center" else image
+    h, w = region.shape[:2]
+    if (h, w) != (size, size):
+        shrinking = h >= size and w >= size
+        region = cv2.resize(region, (size, size),
+                            interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    if order == "BGR":
+        region = cv2.cvtColor(region, cv2.COLOR_BGR2RGB)
+    elif order != "RGB":
+        raise ValueError(f"unknown channel order {order!r}")
+    return np.ascontiguousarray(region)[np.newaxis]

@@ -1,0 +1,1 @@
+"""Frame sources: one small class per kind, all with open/read/close."""

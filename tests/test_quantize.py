@@ -1,0 +1,59 @@
+"""int8: per-channel signed weights, calibration on real frames, agreement with fp32."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+from edge.model import read_model_info
+
+pytestmark = pytest.mark.shared
+
+
+def test_int8_agrees_with_fp32_on_at_least_20_of_24_cases(converted_025):
+    result = converted_025["verification"]["result"]
+    assert result["cases"] == 24  # 12 photos x 2 crop modes
+    assert result["top1_agree"] >= 20
+    assert result["top1_agreement"] == result["top1_agree"] / 24
+    assert 0 < result["top5_overlap"] <= 1 and result["cosine_min"] > 0.8
+    on_disk = Path(converted_025["files"]["fp32"]["path"]).parent / "report.json"
+    assert json.loads(on_disk.read_text())["verification"]["result"] == result
+
+
+def test_int8_weights_are_signed_per_channel_and_dequantise_to_fp32(converted_025):
+    fp32 = onnx.load(converted_025["files"]["fp32"]["path"])
+    int8 = onnx.load(converted_025["files"]["int8"]["path"])
+    floats = {i.name: numpy_helper.to_array(i) for i in fp32.graph.initializer}
+    inits = {i.name: numpy_helper.to_array(i) for i in int8.graph.initializer}
+    checked = 0
+    for node in int8.graph.node:
+        if node.op_type != "DequantizeLinear" or node.input[0] not in inits:
+            continue
+        q = inits[node.input[0]]
+        if q.dtype != np.int8 or q.ndim != 4:
+            continue
+        scale, zero = inits[node.input[1]], inits[node.input[2]]
+        assert scale.shape == (q.shape[0],), "weights must be quantized per output channel"
+        assert not zero.any(), "signed symmetric weights have zero points of 0"
+        name = node.input[0].removesuffix("_quantized")
+        w = floats[name]
+        deq = q.astype(np.float32) * scale.reshape(-1, 1, 1, 1)
+        assert np.abs(deq - w).max() <= scale.max() / 2 + 1e-6
+        checked += 1
+    assert checked == 27  # every convolution
+
+
+def test_int8_metadata_and_report(converted_025):
+    info = read_model_info(converted_025["files"]["int8"]["path"])
+    assert info.precision == "int8" and info.trained
+    assert info.quantization["calibration"] == "minmax"
+    assert info.quantization["calibration_frames"] == 12
+    assert info.labels[0] == "background" and len(info.labels) == 1001
+    files = converted_025["files"]
+    assert files["int8"]["bytes"] < files["fp32"]["bytes"] / 2.5
+    foot = converted_025["footprint_int8"]
+    assert foot["fits_sram"] and foot["fits_flash"]
+    assert converted_025["verification"]["held_out"] is False

@@ -1,0 +1,62 @@
+"""Imported TFLite weights against LiteRT's reference predictions on real photographs."""
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from edge.convert import ConvertOptions, convert
+from edge.postprocess import softmax
+
+from .conftest import MODELS, PHOTOS
+
+pytestmark = pytest.mark.shared
+PIL = pytest.importorskip("PIL.Image", reason="Pillow (test extra) reproduces the reference's "
+                                              "preprocessing")
+
+
+def reference_input(photo, mode, size):
+    """Exactly the reference's preprocessing: Pillow RGB, optional centre square, BILINEAR."""
+    im = PIL.open(PHOTOS / photo).convert("RGB")
+    if mode == "center_crop":
+        w, h = im.size
+        s = min(w, h)
+        left, top = (w - s) // 2, (h - s) // 2
+        im = im.crop((left, top, left + s, top + s))
+    return np.asarray(im.resize((size, size), PIL.BILINEAR), dtype=np.uint8)[np.newaxis]
+
+
+def _convert(name, tmp_path):
+    report = convert(ConvertOptions(output=tmp_path, weights=str(MODELS / name)),
+                     log=lambda _: None)
+    return report, ort.InferenceSession(report["files"]["fp32"]["path"],
+                                        providers=["CPUExecutionProvider"])
+
+
+def test_float_tflite_matches_reference_on_every_photo_and_mode(reference, tmp_path):
+    name = "mobilenet_v1_0.25_128.tflite"
+    report, session = _convert(name, tmp_path)
+    assert (report["model"]["alpha"], report["model"]["resolution"]) == (0.25, 128)
+    preds = reference["models"][name]["predictions"]
+    assert len(preds) == 12
+    for photo, modes in preds.items():
+        for mode, top in modes.items():
+            probs = softmax(session.run(None, {"image": reference_input(photo, mode, 128)})[0][0])
+            assert int(np.argmax(probs)) == top[0]["index_1001"], (photo, mode)
+            for entry in top:
+                assert probs[entry["index_1001"]] == pytest.approx(entry["prob"], abs=0.02)
+
+
+@pytest.mark.parametrize(("name", "size"), [("mobilenet_v1_0.25_128_quant.tflite", 128),
+                                            ("mobilenet_v1_0.5_160_quant.tflite", 160)])
+def test_dequantised_uint8_models_agree_with_reference(reference, tmp_path, name, size):
+    report, session = _convert(name, tmp_path)
+    assert report["model"]["resolution"] == size
+    assert "dequantised" in report["model"]["weights"]["note"]
+    for photo, modes in reference["models"][name]["predictions"].items():
+        for mode, top in modes.items():
+            tensor = reference_input(photo, mode, size)
+            got = int(np.argmax(session.run(None, {"image": tensor})[0]))
+            if top[0]["prob"] - top[1]["prob"] >= 0.1:
+                assert got == top[0]["index_1001"], (photo, mode)
+            else:
+                assert got in [t["index_1001"] for t in top], (photo, mode)
