@@ -95,5 +95,87 @@ def convert_main(argv: list[str] | None = None) -> int:
     return _run(_convert, argv)
 
 
+def run_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="edge-run",
+        description="Classify live camera frames or recorded ones with an edge model.")
+    src = p.add_argument_group("source (one of)")
+    src.add_argument("--camera", metavar="SPEC",
+                     help="OpenCV source: camera index (0), device (/dev/video2), stream URL "
+                          "or video file")
+    src.add_argument("--picamera", nargs="?", type=int, const=0, metavar="N",
+                     help="Raspberry Pi camera N through picamera2 (default 0)")
+    src.add_argument("--replay", type=Path, metavar="PATH",
+                     help="folder of images, a recording made with --record, or a video file")
+    src.add_argument("--synthetic", action="store_true", help="generated test frames")
+    p.add_argument("--model", type=Path, help="edge ONNX model from edge-convert")
+    p.add_argument("--crop", choices=["center", "full"], default="center",
+                   help="centre square (default; what ImageNet models expect) or the whole "
+                        "frame squeezed to the model's size")
+    p.add_argument("--top-k", type=int, default=5, metavar="K")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="inference threads (default: physical cores)")
+    p.add_argument("--fps-cap", type=float, metavar="N",
+                   help="run inference at most N times a second (saves power; worker threads "
+                        "stop spin-waiting)")
+    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")
+    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    p.add_argument("--realtime", action="store_true",
+                   help="replay at the recorded pace instead of as fast as possible")
+    p.add_argument("--loop", action="store_true", help="replay from the start when it ends")
+    p.add_argument("--width", type=int, help="camera frame width to request")
+    p.add_argument("--height", type=int, help="camera frame height to request")
+    p.add_argument("--camera-fps", type=float, metavar="N", help="camera frame rate to request")
+    p.add_argument("--http", metavar="[HOST:]PORT",
+                   help="serve the live page, /stream.mjpg and /stats (binds 127.0.0.1 unless "
+                        "a host is given)")
+    p.add_argument("--window", action=argparse.BooleanOptionalAction, default=None,
+                   help="OpenCV window (default: when a display and a GUI OpenCV exist)")
+    p.add_argument("--results", type=Path, metavar="FILE.jsonl",
+                   help="append one JSON line per processed frame")
+    p.add_argument("--record", type=Path, metavar="DIR",
+                   help="save every captured frame and a manifest for --replay")
+    p.add_argument("--no-infer", action="store_true", help="capture (and record) only")
+    p.add_argument("--cache-dir", type=Path,
+                   help="optimised-model cache (default ~/.cache/edge or $CACHE_DIRECTORY)")
+    p.add_argument("--no-cache", action="store_true", help="do not cache the optimised model")
+    p.add_argument("--quiet", "-q", action="store_true", help="no status line")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    return p
+
+
+def _run_edge(argv: list[str] | None) -> int:
+    import json
+    import signal
+
+    from edge.runtime import build_pipeline
+    from edge.sinks.terminal import format_summary
+
+    args = run_parser().parse_args(argv)
+    pipeline, notes = build_pipeline(args)
+    for note in notes:
+        print(note, file=sys.stderr)
+
+    def on_signal(signum, _frame):
+        pipeline.stop()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        summary = pipeline.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    if pipeline.error is not None:
+        raise pipeline.error if isinstance(pipeline.error, EdgeError) else \
+            EdgeError(f"stopped by an unexpected error: {pipeline.error}", exit_code=1)
+    return 0
+
+
+def run_main(argv: list[str] | None = None) -> int:
+    """Entry point of ``edge-run``."""
+    return _run(_run_edge, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(convert_main())
+    sys.exit(run_main())

@@ -1,56 +1,125 @@
-"""A thin onnxruntime wrapper: tuned session options, one warm-up, run()."""
+"""A thin onnxruntime wrapper: tuned session options, an optimised-model cache, warm-up, run()."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
+import platform
 from pathlib import Path
 
 import numpy as np
 
-from edge.errors import EdgeError
-from edge.model import INPUT_NAME, OUTPUT_NAME
+from edge.errors import ModelError
+from edge.fileio import sha256_file
+from edge.model import INPUT_NAME, OUTPUT_NAME, ModelInfo
+
+log = logging.getLogger(__name__)
 
 
 def physical_cores() -> int:
-    """Physical cores (what onnxruntime's own default counts), from sysfs where it exists."""
+    """Physical cores (onnxruntime's own default thread count), from sysfs where it exists."""
     cores = set()
-    base = Path("/sys/devices/system/cpu")
-    for topo in base.glob("cpu[0-9]*/topology"):
+    for topo in Path("/sys/devices/system/cpu").glob("cpu[0-9]*/topology"):
         try:
-            package = (topo / "physical_package_id").read_text().strip()
-            core = (topo / "core_id").read_text().strip()
+            cores.add(((topo / "physical_package_id").read_text().strip(),
+                       (topo / "core_id").read_text().strip()))
         except OSError:
             continue
-        cores.add((package, core))
     return len(cores) or os.cpu_count() or 1
+
+
+def default_cache_dir() -> Path:
+    """``$CACHE_DIRECTORY`` under systemd, else ``$XDG_CACHE_HOME/edge`` or ``~/.cache/edge``."""
+    if os.environ.get("CACHE_DIRECTORY"):
+        return Path(os.environ["CACHE_DIRECTORY"].split(":")[0])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "edge"
+
+
+def _cpu_key() -> str:
+    """What the optimised graph depends on besides the model: CPU and onnxruntime version."""
+    import onnxruntime as ort
+
+    cpu = platform.machine()
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        flags = next((ln for ln in text.splitlines()
+                      if ln.startswith(("flags", "Features"))), "")
+        model = next((ln for ln in text.splitlines()
+                      if ln.startswith(("model name", "CPU part"))), "")
+        cpu += model + flags
+    except OSError:
+        pass
+    return f"ort{ort.__version__}-" + hashlib.sha256(cpu.encode()).hexdigest()[:12]
 
 
 class Engine:
     """One onnxruntime CPU session for an edge model.
 
-    ``spin=False`` stops worker threads from spin-waiting between runs, which matters when the
-    frame rate is capped: spinning burns a core while there is nothing to do.
+    - ``threads``: intra-op threads, default the physical cores.
+    - ``spin=False`` stops worker threads spin-waiting between runs: with a capped frame
+      rate, spinning burns a core while there is nothing to do.
+    - ``cache_dir``: the fully optimised graph is saved there, keyed by the model's sha256,
+      the onnxruntime version and the CPU, so the next start skips optimisation.
     """
 
-    def __init__(self, path: Path, threads: int | None = None, spin: bool = True) -> None:
+    def __init__(self, path: Path, threads: int | None = None, spin: bool = True,
+                 cache_dir: Path | None = None, info: ModelInfo | None = None,
+                 warmup: bool = True) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
+        self.info = info
         self.threads = threads or physical_cores()
+        self.spin = spin
+        self.cache_hit = False
         opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         opts.log_severity_level = 3
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        source = self.path
+        cached = tmp = None
+        if cache_dir is not None:
+            try:
+                cached = Path(cache_dir) / f"{sha256_file(self.path)[:24]}-{_cpu_key()}.ort.onnx"
+            except OSError as exc:
+                raise ModelError(f"{self.path}: cannot read model ({exc.strerror})") from exc
+            if cached.is_file():
+                source, self.cache_hit = cached, True
+                opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            else:
+                try:
+                    cached.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+                    opts.optimized_model_filepath = str(tmp)
+                except OSError as exc:
+                    log.warning("optimised-model cache disabled: %s", exc)
+                    tmp = None
         try:
-            self.session = ort.InferenceSession(str(self.path), opts,
+            self.session = ort.InferenceSession(str(source), opts,
                                                 providers=["CPUExecutionProvider"])
         except Exception as exc:
-            raise EdgeError(f"{self.path}: onnxruntime cannot load this model "
-                            f"({str(exc).splitlines()[0][:200]})") from exc
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            raise ModelError(f"{self.path}: onnxruntime cannot load this model ({first})") from exc
+        if tmp is not None:
+            try:
+                os.replace(tmp, cached)
+            except OSError as exc:
+                log.warning("optimised-model cache not written: %s", exc)
+                tmp.unlink(missing_ok=True)
         self._out = [OUTPUT_NAME]
+        inp = self.session.get_inputs()[0]
+        if inp.name != INPUT_NAME:
+            raise ModelError(f"{self.path}: input is '{inp.name}', edge models take '{INPUT_NAME}'")
+        self.input_shape = tuple(inp.shape)
+        if warmup:
+            self.run(np.zeros(self.input_shape, np.uint8))
 
     def run(self, tensor: np.ndarray) -> np.ndarray:
         """Logits for one uint8 NHWC tensor, as a 1-D float32 array."""

@@ -1,13 +1,14 @@
-"""The one exception type the command-line layer turns into a one-line message and an exit code."""
+"""Exceptions the command-line layer turns into one line and a distinct exit code.
+
+Distinct codes let systemd tell a bad configuration (no point restarting) from a crash:
+2 usage or configuration, 3 model, 4 frame source. See ``RestartPreventExitStatus`` in systemd/.
+"""
 
 from __future__ import annotations
 
 
 class EdgeError(Exception):
-    """A problem the user can fix: bad input, missing file, contradicting options.
-
-    ``exit_code`` lets callers (systemd in particular) tell configuration errors from crashes.
-    """
+    """A problem the user can fix: bad input, missing file, contradicting options."""
 
     exit_code = 2
 
@@ -15,3 +16,15 @@ class EdgeError(Exception):
         super().__init__(message)
         if exit_code is not None:
             self.exit_code = exit_code
+
+
+class ModelError(EdgeError):
+    """The model file is missing, not ONNX, or not an edge model."""
+
+    exit_code = 3
+
+
+class SourceError(EdgeError):
+    """The camera, stream or file cannot be opened or read."""
+
+    exit_code = 4

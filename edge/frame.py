@@ -9,11 +9,20 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Frame:
-    """An HxWx3 uint8 image. ``order`` is its channel order in memory ("RGB" or "BGR");
-    ``t_capture_ns`` is a monotonic capture time (or the recorded time on replay)."""
+    """An HxWx3 uint8 image. ``order`` is its channel order in memory ("RGB" or "BGR").
+
+    ``t_capture_ns`` is when the frame reached us (``time.monotonic_ns``), for latency;
+    ``t_source_ns`` is the source's own timeline (since the first frame of a camera, the
+    recorded time on replay, the position in a video), for pacing, logs and recordings.
+
+    ``lores`` is an optional second, smaller RGB image of the same view already scaled by the
+    camera's ISP (picamera2), which preprocessing uses instead of resizing ``image``.
+    """
 
     image: np.ndarray
     order: str
     seq: int
     t_capture_ns: int
+    t_source_ns: int = 0
     name: str = ""
+    lores: np.ndarray | None = None

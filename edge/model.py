@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from edge.errors import EdgeError
+from edge.errors import ModelError
 
 META_KEY = "edge"
 FORMAT = 1
@@ -62,15 +62,15 @@ class ModelInfo:
     def from_metadata(cls, metadata: dict[str, str], origin: str) -> ModelInfo:
         raw = metadata.get(META_KEY)
         if raw is None:
-            raise EdgeError(f"{origin}: not an edge model (no '{META_KEY}' metadata; convert it "
+            raise ModelError(f"{origin}: not an edge model (no '{META_KEY}' metadata; convert it "
                             "with edge-convert)")
         try:
             data = json.loads(raw)
         except json.JSONDecodeError as exc:
-            raise EdgeError(f"{origin}: '{META_KEY}' metadata is not JSON ({exc})") from exc
+            raise ModelError(f"{origin}: '{META_KEY}' metadata is not JSON ({exc})") from exc
         missing = [k for k in REQUIRED if k not in data]
         if missing:
-            raise EdgeError(f"{origin}: edge metadata lacks {', '.join(missing)}")
+            raise ModelError(f"{origin}: edge metadata lacks {', '.join(missing)}")
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
 
@@ -81,9 +81,9 @@ def read_model_info(path: Path) -> ModelInfo:
 
     path = Path(path)
     if not path.is_file():
-        raise EdgeError(f"{path}: model file not found")
+        raise ModelError(f"{path}: model file not found")
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:
-        raise EdgeError(f"{path}: not an ONNX model ({exc.__class__.__name__})") from exc
+        raise ModelError(f"{path}: not an ONNX model ({exc.__class__.__name__})") from exc
     return ModelInfo.from_metadata({p.key: p.value for p in model.metadata_props}, str(path))

@@ -9,6 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from edge.frame import Frame
+
 CROP_MODES = ("center", "full")
 DEFAULT_CROP = "center"
 
@@ -39,3 +41,10 @@ def to_input(image: np.ndarray, order: str, size: int, crop: str = DEFAULT_CROP)
     elif order != "RGB":
         raise ValueError(f"unknown channel order {order!r}")
     return np.ascontiguousarray(region)[np.newaxis]
+
+
+def frame_to_input(frame: Frame, size: int, crop: str = DEFAULT_CROP) -> np.ndarray:
+    """Model input for a frame, from its ISP-scaled ``lores`` image when it has one."""
+    if frame.lores is not None:
+        return to_input(frame.lores, "RGB", size, crop)
+    return to_input(frame.image, frame.order, size, crop)

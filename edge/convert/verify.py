@@ -12,7 +12,7 @@ from edge.postprocess import top_k
 
 def compare(fp32: Path, int8: Path, cases: list[tuple[str, np.ndarray]]) -> dict:
     """Run both models on every (name, tensor) case and summarise how far int8 strays."""
-    a, b = Engine(fp32, threads=1), Engine(int8, threads=1)
+    a, b = Engine(fp32, threads=1, warmup=False), Engine(int8, threads=1, warmup=False)
     rows = []
     for name, tensor in cases:
         la, lb = a.run(tensor), b.run(tensor)

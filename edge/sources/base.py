@@ -14,6 +14,7 @@ class Source:
     """
 
     kind = "source"
+    live = False  # True: frames keep coming whether we keep up or not (newest frame wins)
 
     def __init__(self) -> None:
         self.skipped = 0

@@ -1,103 +1,154 @@
-"""Replay: a folder of images (sorted by name) or a video file, decoded with OpenCV."""
+"""Replay: a folder of images, a folder written by the recorder, or a video file.
+
+As fast as possible by default (every frame processed, none dropped, so results are
+deterministic); ``realtime`` paces frames at their recorded times; ``loop`` starts over.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import threading
 import time
 from pathlib import Path
 
 import cv2
 
-from edge.errors import EdgeError
+from edge.errors import SourceError
 from edge.frame import Frame
 from edge.sources.base import Source
+from edge.sources.opencv import OpenCVSource
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
-VIDEO_SUFFIXES = {".avi", ".mp4", ".mkv", ".mov", ".webm", ".m4v", ".mjpeg", ".mjpg"}
+MANIFEST = "manifest.jsonl"
+NOMINAL_FPS = 30.0  # the pace of a plain image folder under --realtime
 
 
 class ImageFolderSource(Source):
-    """Every image file in a folder, in sorted name order; unreadable files are skipped."""
+    """Images in sorted name order, or in a recorder manifest's order with its timestamps.
+    Unreadable or missing files are skipped and counted, never fatal."""
 
     kind = "images"
 
     def __init__(self, folder: Path) -> None:
         super().__init__()
         self.folder = Path(folder)
-        self.files: list[Path] = []
+        self.entries: list[tuple[str, int]] = []  # (file name, source time ns)
+        self.recorded = False
         self._next = 0
         self._seq = 0
 
     def open(self) -> None:
         if not self.folder.is_dir():
-            raise EdgeError(f"{self.folder}: not a folder")
+            raise SourceError(f"{self.folder}: not a folder")
+        manifest = self.folder / MANIFEST
+        self._next = self._seq = 0
+        if manifest.is_file():
+            self.recorded = True
+            self.entries = list(_read_manifest(manifest))
+            if not self.entries:
+                raise SourceError(f"{manifest}: manifest lists no frames")
+            return
         try:
-            entries = sorted(self.folder.iterdir())
+            names = sorted(p.name for p in self.folder.iterdir()
+                           if p.suffix.lower() in IMAGE_SUFFIXES)
         except OSError as exc:
-            raise EdgeError(f"{self.folder}: cannot list folder ({exc.strerror})") from exc
-        self.files = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
-        if not self.files:
-            raise EdgeError(f"{self.folder}: no image files "
-                            f"({', '.join(sorted(IMAGE_SUFFIXES))})")
-        self._next = 0
+            raise SourceError(f"{self.folder}: cannot list folder ({exc.strerror})") from exc
+        if not names:
+            raise SourceError(f"{self.folder}: no image files "
+                              f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+        step = int(1e9 / NOMINAL_FPS)
+        self.entries = [(name, i * step) for i, name in enumerate(names)]
 
     def read(self) -> Frame | None:
-        while self._next < len(self.files):
-            path = self.files[self._next]
+        while self._next < len(self.entries):
+            name, t_source = self.entries[self._next]
             self._next += 1
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            image = cv2.imread(str(self.folder / name), cv2.IMREAD_COLOR)
             if image is None or image.size == 0:
-                self.skip(path.name)
+                self.skip(name)
                 continue
-            frame = Frame(image, "BGR", self._seq, time.monotonic_ns(), path.name)
+            frame = Frame(image, "BGR", self._seq, time.monotonic_ns(), t_source, name)
             self._seq += 1
             return frame
         return None
 
     def describe(self) -> str:
-        return f"{len(self.files)} images in {self.folder}"
+        what = "recorded frames" if self.recorded else "images"
+        return f"{len(self.entries)} {what} in {self.folder}"
 
 
-class VideoFileSource(Source):
-    """Frames of a video file decoded by OpenCV (FFmpeg or its built-in MJPEG reader)."""
+def _read_manifest(path: Path):
+    """(file, t_ns) per line of a recorder manifest; damaged lines are skipped."""
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                entry = json.loads(line)
+                yield str(entry["file"]), int(entry["t_ns"])
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn last line after a power cut, for instance
 
-    kind = "video"
 
-    def __init__(self, path: Path) -> None:
+class Replay(Source):
+    """Wraps a finite source: paces it at its recorded times and/or loops it."""
+
+    def __init__(self, inner: Source, realtime: bool = False, loop: bool = False) -> None:
         super().__init__()
-        self.path = Path(path)
-        self._cap: cv2.VideoCapture | None = None
+        self.inner, self.realtime, self.loop = inner, realtime, loop
+        self.kind = inner.kind
+        self.live = realtime  # paced replay behaves like a camera: the newest frame wins
+        self._closed = threading.Event()
         self._seq = 0
+        self._offset_ns = 0
+        self._last_ns = 0
+        self._start: tuple[int, int] | None = None  # (wall ns, source ns) of the first frame
 
     def open(self) -> None:
-        if not self.path.is_file():
-            raise EdgeError(f"{self.path}: video file not found")
-        cap = cv2.VideoCapture(str(self.path))
-        if not cap.isOpened():
-            cap.release()
-            raise EdgeError(f"{self.path}: OpenCV cannot decode this video file")
-        self._cap = cap
+        self._closed.clear()
+        self.inner.open()
 
     def read(self) -> Frame | None:
-        if self._cap is None:
+        frame = self.inner.read()
+        if frame is None and self.loop and not self._closed.is_set() and self._seq:
+            self.inner.close()
+            self.inner.open()
+            self._offset_ns = self._last_ns + int(1e9 / NOMINAL_FPS)
+            frame = self.inner.read()
+        self.skipped, self.skipped_names = self.inner.skipped, self.inner.skipped_names
+        if frame is None:
             return None
-        ok, image = self._cap.read()
-        if not ok or image is None:
-            return None
-        frame = Frame(image, "BGR", self._seq, time.monotonic_ns(), f"{self.path.name}#{self._seq}")
+        t_source = frame.t_source_ns + self._offset_ns
+        self._last_ns = t_source
+        if self.realtime:
+            now = time.monotonic_ns()
+            if self._start is None:
+                self._start = (now, t_source)
+            due = self._start[0] + (t_source - self._start[1])
+            if due > now and self._closed.wait((due - now) / 1e9):
+                return None
+        frame = dataclasses.replace(frame, seq=self._seq, t_source_ns=t_source,
+                                    t_capture_ns=time.monotonic_ns())
         self._seq += 1
         return frame
 
     def close(self) -> None:
-        if self._cap is not None:
-            self._cap.release()
-            self._cap = None
+        self._closed.set()
+        self.inner.close()
+
+    def describe(self) -> str:
+        return self.inner.describe() + (" (realtime)" if self.realtime else "") + \
+            (" (loop)" if self.loop else "")
 
 
-def open_replay(path: Path) -> Source:
-    """A folder of images or a video file, chosen by what ``path`` is."""
+def open_replay(path: Path, realtime: bool = False, loop: bool = False) -> Source:
+    """A folder of images (or a recording) or a video file, chosen by what ``path`` is."""
     path = Path(path)
     if path.is_dir():
-        return ImageFolderSource(path)
-    if not path.exists():
-        raise EdgeError(f"{path}: no such file or folder")
-    return VideoFileSource(path)
+        inner: Source = ImageFolderSource(path)
+    elif path.is_file():
+        inner = OpenCVSource(str(path))
+    else:
+        raise SourceError(f"{path}: no such file or folder")
+    if not realtime and not loop:
+        return inner
+    return Replay(inner, realtime, loop)

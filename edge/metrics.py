@@ -1,0 +1,100 @@
+"""Rates, latency percentiles and CPU time per frame, on monotonic clocks."""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+
+import numpy as np
+
+PERCENTILES = (50, 90, 99)
+
+
+def percentiles(values, qs=PERCENTILES) -> dict[str, float | None]:
+    """{"p50": ..., ...} of ``values`` (linear interpolation, as numpy's default)."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0:
+        return {f"p{q}": None for q in qs}
+    return {f"p{q}": float(v) for q, v in zip(qs, np.percentile(arr, qs), strict=True)}
+
+
+class Rate:
+    """Events per second over a sliding window of ``window`` seconds, plus a run total."""
+
+    def __init__(self, window: float = 5.0) -> None:
+        self.window = window
+        self.count = 0
+        self._times: collections.deque[float] = collections.deque()
+        self._start = time.monotonic()
+        self._lock = threading.Lock()
+
+    def tick(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self.count += 1
+            self._times.append(now)
+            while self._times and self._times[0] < now - self.window:
+                self._times.popleft()
+
+    def per_second(self, now: float | None = None) -> float:
+        """Rate over the window (or since start, when the run is younger than the window)."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            while self._times and self._times[0] < now - self.window:
+                self._times.popleft()
+            span = min(self.window, now - self._start)
+            return len(self._times) / span if span > 0 else 0.0
+
+    def overall(self, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        span = now - self._start
+        return self.count / span if span > 0 else 0.0
+
+
+class Latency:
+    """Per-stage latencies in milliseconds: a sliding window and the whole run.
+
+    The whole-run record is kept in a growing float32 array (4 bytes a frame), so a month of
+    30 FPS is about 300 MB; past ``max_run`` samples it keeps every other one (a fair sample).
+    """
+
+    def __init__(self, window: int = 300, max_run: int = 1_000_000) -> None:
+        self._recent: collections.deque[float] = collections.deque(maxlen=window)
+        self._run = np.empty(1024, np.float32)
+        self._n = 0
+        self._stride = 1
+        self._seen = 0
+        self._max_run = max_run
+        self._lock = threading.Lock()
+
+    def add(self, ms: float) -> None:
+        with self._lock:
+            self._recent.append(ms)
+            self._seen += 1
+            if self._seen % self._stride:
+                return
+            if self._n == self._run.size:
+                if self._n >= self._max_run:
+                    self._run = self._run[::2].copy()
+                    self._n = self._run.size
+                    self._stride *= 2
+                self._run = np.resize(self._run, self._run.size * 2)
+            self._run[self._n] = ms
+            self._n += 1
+
+    def summary(self) -> dict[str, dict[str, float | None]]:
+        with self._lock:
+            recent = list(self._recent)
+            run = self._run[: self._n].copy()
+        return {"window": percentiles(recent), "run": percentiles(run)}
+
+
+class CpuClock:
+    """Process CPU seconds (user + system, all threads) since creation."""
+
+    def __init__(self) -> None:
+        self._start = time.process_time()
+
+    def seconds(self) -> float:
+        return time.process_time() - self._start

@@ -1,0 +1,291 @@
+"""The frame loop: source -> preprocess -> infer -> postprocess -> sinks, every arrow timed.
+
+Three threads: capture (source.read into a one-frame slot), inference (the caller's thread),
+reporting (results to sinks). A live source never waits for inference: the newest frame
+replaces an unprocessed one and the drop is counted. A finite replay is lossless: capture waits
+for the slot, so every frame is processed and results are deterministic.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from edge.engine import Engine
+from edge.errors import SourceError
+from edge.frame import Frame
+from edge.metrics import CpuClock, Latency, Rate
+from edge.model import ModelInfo
+from edge.postprocess import softmax, top_k
+from edge.preprocess import DEFAULT_CROP, frame_to_input
+from edge.sources.base import Source
+
+log = logging.getLogger(__name__)
+STAGES = ("capture_wait", "preprocess", "inference", "postprocess", "capture_to_result")
+
+
+@dataclass
+class Result:
+    """What one processed frame produced."""
+
+    seq: int
+    name: str
+    t_source_ns: int
+    top: list[tuple[int, str, float]]  # (class index, label, probability)
+    latency_ms: dict[str, float]
+    trained: bool = True
+    frame: Frame | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "seq": self.seq, "name": self.name, "t_source_ns": self.t_source_ns,
+            "top": [{"index": i, "label": label, "score": round(p, 6)} for i, label, p in self.top],
+            "latency_ms": {k: round(v, 3) for k, v in self.latency_ms.items()},
+            **({} if self.trained else {"untrained": True}),
+        }
+
+
+class Sink:
+    """A consumer of results. handle() runs on the reporting thread and must be quick;
+    anything slow (encoding, network) belongs to the sink's own threads."""
+
+    name = "sink"
+
+    def open(self, pipeline: Pipeline) -> None:
+        """Called once before the first result."""
+
+    def handle(self, result: Result) -> None:
+        """Called for every result, in order."""
+
+    def close(self) -> None:
+        """Called once after the last result."""
+
+
+class FrameSink:
+    """A consumer of every captured frame (the recorder), fed on the capture thread."""
+
+    name = "frames"
+
+    def open(self, pipeline: Pipeline) -> None: ...
+
+    def offer(self, frame: Frame) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _Slot:
+    """Holds at most one frame between capture and inference."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: Frame | None = None
+        self.closed = False
+        self.dropped = 0
+
+    def put(self, frame: Frame, wait: bool, stop: threading.Event) -> None:
+        with self._cond:
+            if wait:
+                while self._item is not None and not stop.is_set():
+                    self._cond.wait(0.1)
+            elif self._item is not None:
+                self.dropped += 1
+            self._item = frame
+            self._cond.notify_all()
+
+    def get(self, timeout: float) -> Frame | None:
+        with self._cond:
+            if self._item is None and not self.closed:
+                self._cond.wait(timeout)
+            item, self._item = self._item, None
+            self._cond.notify_all()
+            return item
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+
+@dataclass
+class Options:
+    crop: str = DEFAULT_CROP
+    top_k: int = 5
+    fps_cap: float | None = None
+    max_frames: int | None = None
+    duration: float | None = None
+
+
+class Pipeline:
+    """Runs one source through one engine (or none, to only capture) into sinks."""
+
+    def __init__(self, source: Source, engine: Engine | None, info: ModelInfo | None,
+                 sinks: Sequence[Sink] = (), frame_sinks: Sequence[FrameSink] = (),
+                 options: Options | None = None) -> None:
+        self.source, self.engine, self.info = source, engine, info
+        self.sinks, self.frame_sinks = list(sinks), list(frame_sinks)
+        self.options = options or Options()
+        self.stop_event = threading.Event()
+        self.capture_rate, self.infer_rate, self.drop_rate = Rate(), Rate(), Rate()
+        self.latency = {stage: Latency() for stage in STAGES}
+        self.cpu = CpuClock()
+        self.error: BaseException | None = None
+        self.latest: Result | None = None
+        self.started = time.monotonic()
+        self.end_reason = ""
+        self._slot = _Slot()
+        self._results: queue.Queue[Result | None] = queue.Queue(maxsize=1024)
+        self.report_dropped = 0
+
+    # -- threads ---------------------------------------------------------------------------
+    def _capture(self) -> None:
+        lossless = not getattr(self.source, "live", False)
+        try:
+            while not self.stop_event.is_set():
+                frame = self.source.read()
+                if frame is None:
+                    self.end_reason = self.end_reason or "end of input"
+                    break
+                self.capture_rate.tick()
+                for sink in self.frame_sinks:
+                    sink.offer(frame)
+                before = self._slot.dropped
+                self._slot.put(frame, wait=lossless, stop=self.stop_event)
+                if self._slot.dropped != before:
+                    self.drop_rate.tick()
+        except SourceError as exc:
+            self.error = exc
+        except Exception as exc:  # a bug or an unexpected driver error: stop, do not hang
+            log.exception("capture failed")
+            self.error = exc
+        finally:
+            self._slot.close()
+
+    def _report(self) -> None:
+        while True:
+            result = self._results.get()
+            if result is None:
+                return
+            for sink in self.sinks:
+                try:
+                    sink.handle(result)
+                except Exception:
+                    log.exception("sink %s failed; it is disabled for the rest of the run",
+                                  sink.name)
+                    self.sinks = [s for s in self.sinks if s is not sink]
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self) -> dict:
+        """Process frames until the input ends, a limit is reached or stop() is called;
+        returns the summary."""
+        opts = self.options
+        for sink in [*self.sinks, *self.frame_sinks]:
+            sink.open(self)
+        self.started = time.monotonic()
+        self.cpu = CpuClock()
+        capture = threading.Thread(target=self._capture, name="capture", daemon=True)
+        reporter = threading.Thread(target=self._report, name="report", daemon=True)
+        capture.start()
+        reporter.start()
+        interval = 1.0 / opts.fps_cap if opts.fps_cap else 0.0
+        next_due = time.monotonic()
+        processed = 0
+        try:
+            while not self.stop_event.is_set():
+                if opts.duration is not None and time.monotonic() - self.started >= opts.duration:
+                    self.end_reason = "duration reached"
+                    break
+                if interval:
+                    delay = next_due - time.monotonic()
+                    if delay > 0 and self.stop_event.wait(delay):
+                        break
+                    next_due = max(next_due + interval, time.monotonic() - interval)
+                t_wait = time.perf_counter()
+                frame = self._slot.get(timeout=0.1)
+                if frame is None:
+                    if self._slot.closed:
+                        break
+                    continue
+                wait_ms = (time.perf_counter() - t_wait) * 1e3
+                self._process(frame, wait_ms)
+                processed += 1
+                if opts.max_frames is not None and processed >= opts.max_frames:
+                    self.end_reason = "max frames reached"
+                    break
+        finally:
+            self.stop_event.set()
+            self.end_reason = self.end_reason or ("stopped" if self.error is None else "error")
+            self.source.close()
+            capture.join(timeout=1.0)
+            self._results.put(None)
+            reporter.join(timeout=5.0)
+            for sink in [*self.sinks, *self.frame_sinks]:
+                try:
+                    sink.close()
+                except Exception:
+                    log.exception("closing %s failed", sink.name)
+        return self.summary()
+
+    def _process(self, frame: Frame, wait_ms: float) -> None:
+        self.infer_rate.tick()
+        if self.engine is None or self.info is None:  # --no-infer: capture only
+            return
+        t0 = time.perf_counter()
+        tensor = frame_to_input(frame, self.info.resolution, self.options.crop)
+        t1 = time.perf_counter()
+        logits = self.engine.run(tensor)
+        t2 = time.perf_counter()
+        top = [(i, self.info.label(i), p) for i, p in top_k(softmax(logits), self.options.top_k)]
+        t3 = time.perf_counter()
+        latency = {"capture_wait": wait_ms, "preprocess": (t1 - t0) * 1e3,
+                   "inference": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3,
+                   "capture_to_result": (time.monotonic_ns() - frame.t_capture_ns) / 1e6}
+        for stage, ms in latency.items():
+            self.latency[stage].add(ms)
+        result = Result(frame.seq, frame.name, frame.t_source_ns, top, latency,
+                        self.info.trained, frame)
+        self.latest = result
+        try:
+            self._results.put_nowait(result)
+        except queue.Full:  # sinks cannot keep up; never stall inference for them
+            self.report_dropped += 1
+
+    def stop(self) -> None:
+        """Ask the loop to finish (thread- and signal-safe)."""
+        self.end_reason = self.end_reason or "stopped"
+        self.stop_event.set()
+
+    # -- figures ---------------------------------------------------------------------------
+    def stats(self) -> dict:
+        """A snapshot of the live figures, for the status line, /stats and the summary."""
+        now = time.monotonic()
+        processed = self.infer_rate.count
+        cpu_s = self.cpu.seconds()
+        return {
+            "source": self.source.describe(),
+            "model": self.info.name if self.info else None,
+            "trained": self.info.trained if self.info else None,
+            "elapsed_s": round(now - self.started, 3),
+            "frames": {"captured": self.capture_rate.count, "processed": processed,
+                       "dropped": self._slot.dropped, "skipped": self.source.skipped,
+                       "report_dropped": self.report_dropped},
+            "fps": {"capture": round(self.capture_rate.per_second(now), 2),
+                    "inference": round(self.infer_rate.per_second(now), 2),
+                    "dropped": round(self.drop_rate.per_second(now), 2),
+                    "inference_overall": round(self.infer_rate.overall(now), 2)},
+            "latency_ms": {stage: lat.summary() for stage, lat in self.latency.items()},
+            "cpu_s": round(cpu_s, 3),
+            "cpu_ms_per_frame": round(1e3 * cpu_s / processed, 3) if processed else None,
+            "latest": self.latest.to_dict() if self.latest else None,
+        }
+
+    def summary(self) -> dict:
+        stats = self.stats()
+        stats["end"] = self.end_reason
+        stats["skipped_names"] = list(self.source.skipped_names)
+        if self.error is not None:
+            stats["error"] = str(self.error)
+        return stats

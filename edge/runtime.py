@@ -1,0 +1,92 @@
+"""Turn edge-run's options into a wired pipeline: source, engine, sinks."""
+
+from __future__ import annotations
+
+import argparse
+
+from edge.engine import Engine, default_cache_dir
+from edge.errors import EdgeError
+from edge.model import read_model_info
+from edge.pipeline import Options, Pipeline
+from edge.sources.base import Source
+
+
+def build_source(args: argparse.Namespace, model_size: int) -> Source:
+    chosen = [name for name in ("camera", "picamera", "replay", "synthetic")
+              if getattr(args, name) not in (None, False)]
+    if len(chosen) != 1:
+        raise EdgeError("choose one source: --camera, --picamera, --replay or --synthetic"
+                        if not chosen else f"choose one source, not {' and '.join(chosen)}")
+    if args.camera is not None:
+        from edge.sources.opencv import OpenCVSource
+
+        return OpenCVSource(args.camera, args.width, args.height, args.camera_fps)
+    if args.picamera is not None:
+        from edge.sources.picam import PiCamera2Source
+
+        main = (args.width or 640, args.height or 480)
+        return PiCamera2Source(args.picamera, model_size, main, args.camera_fps, args.crop)
+    if args.replay is not None:
+        from edge.sources.replay import open_replay
+
+        return open_replay(args.replay, realtime=args.realtime, loop=args.loop)
+    from edge.sources.synthetic import SyntheticSource
+
+    return SyntheticSource(args.width or 640, args.height or 480, args.camera_fps)
+
+
+def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
+    """Everything is validated and opened here, before the first frame: a bad model, camera
+    or port fails fast with one line."""
+    notes: list[str] = []
+    for flag in ("max_frames", "top_k", "threads"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise EdgeError(f"--{flag.replace('_', '-')} must be >= 1")
+    for flag in ("fps_cap", "duration"):
+        value = getattr(args, flag)
+        if value is not None and not value > 0:
+            raise EdgeError(f"--{flag.replace('_', '-')} must be > 0")
+    info = engine = None
+    if not args.no_infer:
+        if args.model is None:
+            raise EdgeError("--model is required (or --no-infer to only capture)")
+        info = read_model_info(args.model)
+        cache = None if args.no_cache else (args.cache_dir or default_cache_dir())
+        engine = Engine(args.model, threads=args.threads, spin=args.fps_cap is None,
+                        cache_dir=cache, info=info)
+        if not info.trained:
+            notes.append(f"WARNING: {args.model} is UNTRAINED (random weights): its "
+                         "predictions mean nothing")
+    source = build_source(args, info.resolution if info else 224)
+    sinks, frame_sinks = [], []
+    if args.results is not None:
+        from edge.sinks.jsonl import JsonlSink
+
+        sinks.append(JsonlSink(args.results))
+    if args.record is not None:
+        from edge.sinks.recorder import Recorder
+
+        frame_sinks.append(Recorder(args.record))
+    if args.http is not None:
+        from edge.sinks.http import HttpSink, parse_bind
+
+        http = HttpSink(*parse_bind(args.http))
+        sinks.append(http)
+        notes.append(f"web page on {http.url}")
+    if args.window is not False and info is not None:
+        from edge.sinks.window import WindowSink, window_available
+
+        usable, why = window_available()
+        if usable:
+            sinks.append(WindowSink())
+        elif args.window:
+            raise EdgeError(f"--window: {why}")
+    if not args.quiet:
+        from edge.sinks.terminal import TerminalSink
+
+        sinks.append(TerminalSink())
+    source.open()  # fail before anything runs
+    options = Options(crop=args.crop, top_k=args.top_k, fps_cap=args.fps_cap,
+                      max_frames=args.max_frames, duration=args.duration)
+    return Pipeline(source, engine, info, sinks, frame_sinks, options), notes

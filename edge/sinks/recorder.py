@@ -1,0 +1,88 @@
+"""Recorder: every captured frame as a JPEG plus ``manifest.jsonl`` (file, seq, t_ns) that
+replay reads back with the original timing. Encoding and writing run on the recorder's own
+thread; if the disk cannot keep up, frames are dropped and counted, capture never waits."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+from pathlib import Path
+
+import cv2
+
+from edge.errors import EdgeError
+from edge.frame import Frame
+from edge.pipeline import FrameSink, Pipeline
+from edge.sources.replay import MANIFEST
+
+log = logging.getLogger(__name__)
+
+
+class Recorder(FrameSink):
+    name = "recorder"
+
+    def __init__(self, folder: Path, quality: int = 95, queue_size: int = 32) -> None:
+        self.folder = Path(folder)
+        self.quality = quality
+        self.written = 0
+        self.dropped = 0
+        self.error: str | None = None
+        self._queue: queue.Queue[Frame | None] = queue.Queue(maxsize=queue_size)
+        self._thread: threading.Thread | None = None
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise EdgeError(f"{self.folder}: cannot create recording folder "
+                            f"({exc.strerror})") from exc
+        if (self.folder / MANIFEST).exists():
+            raise EdgeError(f"{self.folder}: already holds a recording ({MANIFEST}); "
+                            "record into a new folder")
+
+    def open(self, pipeline: Pipeline) -> None:
+        self._manifest = open(self.folder / MANIFEST, "a", encoding="utf-8")  # noqa: SIM115
+        self._thread = threading.Thread(target=self._work, name="recorder", daemon=True)
+        self._thread.start()
+
+    def offer(self, frame: Frame) -> None:
+        if self.error is not None:
+            return
+        try:
+            self._queue.put_nowait(frame)
+        except queue.Full:
+            self.dropped += 1
+
+    def _work(self) -> None:
+        while (frame := self._queue.get()) is not None:
+            if self.error is None:
+                try:
+                    self._write(frame)
+                except OSError as exc:
+                    self.error = f"recording stopped: {exc.strerror or exc}"
+                    log.error("%s: %s", self.folder, self.error)
+
+    def _write(self, frame: Frame) -> None:
+        image = frame.image if frame.order == "BGR" else cv2.cvtColor(frame.image,
+                                                                      cv2.COLOR_RGB2BGR)
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        if not ok:
+            raise OSError("JPEG encoding failed")
+        name = f"{frame.seq:08d}.jpg"
+        tmp = self.folder / f".{name}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(data.tobytes())
+        os.replace(tmp, self.folder / name)
+        # the manifest line is written only once the frame is whole on disk
+        self._manifest.write(json.dumps({"file": name, "seq": frame.seq,
+                                         "t_ns": frame.t_source_ns}) + "\n")
+        self._manifest.flush()
+        self.written += 1
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+            self._thread = None
+            self._manifest.close()

@@ -1,0 +1,83 @@
+"""A status line in the terminal: refreshed in place on a TTY, a plain line every few seconds
+otherwise (journald, files)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from edge.pipeline import Pipeline, Result, Sink
+
+
+def status_line(result: Result, stats: dict) -> str:
+    _, label, p = result.top[0] if result.top else (-1, "-", 0.0)
+    lat = stats["latency_ms"]["inference"]["window"]["p50"] or 0.0
+    flag = " [UNTRAINED]" if not result.trained else ""
+    return (f"#{result.seq} {label[:32]} {p * 100:.1f}% | {stats['fps']['inference']:.1f} FPS "
+            f"(cam {stats['fps']['capture']:.1f}, drop {stats['frames']['dropped']}) | "
+            f"infer p50 {lat:.1f} ms{flag}")
+
+
+class TerminalSink(Sink):
+    name = "terminal"
+
+    def __init__(self, stream: TextIO = sys.stderr, interval: float | None = None) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.interval = interval if interval is not None else (0.2 if self.tty else 5.0)
+        self._last = 0.0
+        self._pipeline: Pipeline | None = None
+        self._width = 0
+
+    def open(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+
+    def handle(self, result: Result) -> None:
+        now = time.monotonic()
+        if now - self._last < self.interval or self._pipeline is None:
+            return
+        self._last = now
+        line = status_line(result, self._pipeline.stats())
+        if self.tty:
+            self.stream.write("\r" + line.ljust(self._width))
+            self._width = len(line)
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self._width:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def format_summary(summary: dict) -> str:
+    """The summary printed at exit."""
+    f, fps, lat = summary["frames"], summary["fps"], summary["latency_ms"]
+
+    def pct(stage: str) -> str:
+        run = lat[stage]["run"]
+        if run["p50"] is None:
+            return "-"
+        return f"p50 {run['p50']:.2f} / p90 {run['p90']:.2f} / p99 {run['p99']:.2f} ms"
+
+    lines = [
+        f"source      {summary['source']}",
+        f"model       {summary['model'] or '(none: capture only)'}"
+        f"{'  UNTRAINED (random weights)' if summary.get('trained') is False else ''}",
+        f"frames      {f['processed']} processed, {f['captured']} captured, {f['dropped']} "
+        f"dropped, {f['skipped']} unreadable skipped in {summary['elapsed_s']:.1f} s "
+        f"({summary['end']})",
+        f"rate        {fps['inference_overall']:.2f} FPS inference overall",
+    ]
+    if summary["model"]:
+        for stage in ("preprocess", "inference", "postprocess", "capture_to_result"):
+            lines.append(f"{stage:<18}{pct(stage)}")
+    if summary["cpu_ms_per_frame"] is not None:
+        lines.append(f"cpu         {summary['cpu_ms_per_frame']:.2f} CPU-ms per frame")
+    if summary.get("skipped_names"):
+        lines.append("skipped     " + ", ".join(summary["skipped_names"][:10]))
+    if summary.get("error"):
+        lines.append(f"error       {summary['error']}")
+    return "\n".join(lines)
