@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,10 @@ EXIT_INTERRUPTED = 130
 
 def _run(main: Callable[[list[str] | None], int], argv: list[str] | None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # OpenCV and its FFmpeg print decoder chatter to stderr; our errors say what matters in
+    # one line. Read when cv2 first opens a capture, so set before any is opened.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     prog = Path(sys.argv[0]).name
     try:
         return main(argv)
@@ -140,6 +145,8 @@ def run_parser() -> argparse.ArgumentParser:
                    help="optimised-model cache (default ~/.cache/edge or $CACHE_DIRECTORY)")
     p.add_argument("--no-cache", action="store_true", help="do not cache the optimised model")
     p.add_argument("--quiet", "-q", action="store_true", help="no status line")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="print every result on its own line instead of a status line")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     return p
 

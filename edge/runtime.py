@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from edge.engine import Engine, default_cache_dir
 from edge.errors import EdgeError
@@ -52,13 +53,17 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
         if args.model is None:
             raise EdgeError("--model is required (or --no-infer to only capture)")
         info = read_model_info(args.model)
+    source = build_source(args, info.resolution if info else 224)
+    if info is not None:
         cache = None if args.no_cache else (args.cache_dir or default_cache_dir())
-        engine = Engine(args.model, threads=args.threads, spin=args.fps_cap is None,
-                        cache_dir=cache, info=info)
+        # Spin-waiting only pays when frames come back to back; between paced frames it
+        # burns a core doing nothing.
+        paced = args.fps_cap is not None or getattr(source, "live", False)
+        engine = Engine(args.model, threads=args.threads, spin=not paced, cache_dir=cache,
+                        info=info)
         if not info.trained:
             notes.append(f"WARNING: {args.model} is UNTRAINED (random weights): its "
                          "predictions mean nothing")
-    source = build_source(args, info.resolution if info else 224)
     sinks, frame_sinks = [], []
     if args.results is not None:
         from edge.sinks.jsonl import JsonlSink
@@ -85,7 +90,8 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
     if not args.quiet:
         from edge.sinks.terminal import TerminalSink
 
-        sinks.append(TerminalSink())
+        sinks.append(TerminalSink(sys.stdout if args.verbose else sys.stderr,
+                                  every=args.verbose))
     source.open()  # fail before anything runs
     options = Options(crop=args.crop, top_k=args.top_k, fps_cap=args.fps_cap,
                       max_frames=args.max_frames, duration=args.duration)

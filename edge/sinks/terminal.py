@@ -19,12 +19,23 @@ def status_line(result: Result, stats: dict) -> str:
             f"infer p50 {lat:.1f} ms{flag}")
 
 
+def result_line(result: Result) -> str:
+    """One line per frame: name, then the top-k with scores."""
+    tops = ", ".join(f"{label.split(',')[0]} {p * 100:.1f}%" for _, label, p in result.top)
+    flag = " [UNTRAINED]" if not result.trained else ""
+    return f"{result.name:<28} {tops}{flag}"
+
+
 class TerminalSink(Sink):
+    """``every``: one line per result (for replays you want to read) instead of a status."""
+
     name = "terminal"
 
-    def __init__(self, stream: TextIO = sys.stderr, interval: float | None = None) -> None:
+    def __init__(self, stream: TextIO = sys.stderr, interval: float | None = None,
+                 every: bool = False) -> None:
         self.stream = stream
-        self.tty = stream.isatty()
+        self.every = every
+        self.tty = stream.isatty() and not every
         self.interval = interval if interval is not None else (0.2 if self.tty else 5.0)
         self._last = 0.0
         self._pipeline: Pipeline | None = None
@@ -34,6 +45,10 @@ class TerminalSink(Sink):
         self._pipeline = pipeline
 
     def handle(self, result: Result) -> None:
+        if self.every:
+            self.stream.write(result_line(result) + "\n")
+            self.stream.flush()
+            return
         now = time.monotonic()
         if now - self._last < self.interval or self._pipeline is None:
             return
@@ -63,21 +78,21 @@ def format_summary(summary: dict) -> str:
         return f"p50 {run['p50']:.2f} / p90 {run['p90']:.2f} / p99 {run['p99']:.2f} ms"
 
     lines = [
-        f"source      {summary['source']}",
-        f"model       {summary['model'] or '(none: capture only)'}"
+        f"source            {summary['source']}",
+        f"model             {summary['model'] or '(none: capture only)'}"
         f"{'  UNTRAINED (random weights)' if summary.get('trained') is False else ''}",
-        f"frames      {f['processed']} processed, {f['captured']} captured, {f['dropped']} "
+        f"frames            {f['processed']} processed, {f['captured']} captured, {f['dropped']} "
         f"dropped, {f['skipped']} unreadable skipped in {summary['elapsed_s']:.1f} s "
         f"({summary['end']})",
-        f"rate        {fps['inference_overall']:.2f} FPS inference overall",
+        f"rate              {fps['inference_overall']:.2f} FPS inference overall",
     ]
     if summary["model"]:
         for stage in ("preprocess", "inference", "postprocess", "capture_to_result"):
             lines.append(f"{stage:<18}{pct(stage)}")
     if summary["cpu_ms_per_frame"] is not None:
-        lines.append(f"cpu         {summary['cpu_ms_per_frame']:.2f} CPU-ms per frame")
+        lines.append(f"cpu               {summary['cpu_ms_per_frame']:.2f} CPU-ms per frame")
     if summary.get("skipped_names"):
-        lines.append("skipped     " + ", ".join(summary["skipped_names"][:10]))
+        lines.append("skipped           " + ", ".join(summary["skipped_names"][:10]))
     if summary.get("error"):
-        lines.append(f"error       {summary['error']}")
+        lines.append(f"error             {summary['error']}")
     return "\n".join(lines)

@@ -60,17 +60,20 @@ class OpenCVSource(Source):
             if sys.platform.startswith("linux"):
                 node = f"/dev/video{spec}" if spec.isdigit() else spec
                 if not os.path.exists(node):
-                    raise SourceError(f"{self.describe()}: cannot open ({node} does not exist; "
-                                      "is the camera connected? `v4l2-ctl --list-devices` "
-                                      "lists cameras)")
+                    raise SourceError(f"{self.describe()}: cannot open (tried V4L2 {node}: no "
+                                      "such device; is the camera connected? `v4l2-ctl "
+                                      "--list-devices` lists cameras)")
                 if not os.access(node, os.R_OK | os.W_OK):
-                    raise SourceError(f"{self.describe()}: cannot open {node} (permission "
-                                      "denied; add the user to the 'video' group)")
+                    raise SourceError(f"{self.describe()}: cannot open (tried V4L2 {node}: "
+                                      "permission denied; add the user to the 'video' group)")
             return cv2.VideoCapture(target, backend), f"V4L2 device {target}"
         if _is_url(spec):
             return cv2.VideoCapture(spec, cv2.CAP_FFMPEG, timeouts), "FFmpeg stream"
         if not Path(spec).is_file():
             raise SourceError(f"{spec}: video file not found")
+        # FFmpeg first: OpenCV's fallback MJPEG reader prints parse errors straight to stderr
+        if cv2.videoio_registry.hasBackend(cv2.CAP_FFMPEG):
+            return cv2.VideoCapture(spec, cv2.CAP_FFMPEG), "FFmpeg video decoder"
         return cv2.VideoCapture(spec, cv2.CAP_ANY), "OpenCV video decoder"
 
     def open(self) -> None:

@@ -1,0 +1,135 @@
+"""The web page, over real sockets with a real HTTP client, and in a real headless browser."""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from .conftest import BIN, LABELS, MODELS, PHOTOS, SHARED
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """edge-run replaying the photos in a loop (real weights when ../shared exists, else a
+    random model on synthetic frames), serving on an ephemeral loopback port."""
+    from edge.convert import ConvertOptions, convert
+
+    out = tmp_path_factory.mktemp("web")
+    if (MODELS / "mobilenet_v1_0.25_128.tflite").is_file():
+        opts = ConvertOptions(output=out, weights=str(MODELS / "mobilenet_v1_0.25_128.tflite"),
+                              labels=LABELS)
+        source = ["--replay", str(PHOTOS), "--realtime", "--loop"]
+    else:
+        opts = ConvertOptions(output=out, alpha=0.25, resolution=64, classes=10)
+        source = ["--synthetic", "--camera-fps", "15"]
+    model = convert(opts, log=lambda _: None)["files"]["fp32"]["path"]
+    proc = subprocess.Popen([str(BIN / "edge-run"), *source, "--model", model,
+                             "--http", "127.0.0.1:0", "-q", "--duration", "120"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = None
+    deadline = time.monotonic() + 30
+    while url is None and time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        match = re.search(r"web page on (http://\S+)", line)
+        url = match.group(1) if match else None
+    assert url, "edge-run did not report its web address"
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def get(url, timeout=10):
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.status, response.headers.get("Content-Type"), response.read()
+
+
+def wait_for_result(url):
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        stats = json.loads(get(url + "stats")[2])
+        if stats["latest"]:
+            return stats
+        time.sleep(0.1)
+    raise AssertionError("no result within 20 s")
+
+
+def test_stats_json(server):
+    stats = wait_for_result(server)
+    assert stats["frames"]["processed"] >= 1
+    assert set(stats["fps"]) >= {"capture", "inference", "dropped"}
+    assert stats["latency_ms"]["inference"]["window"]["p50"] > 0
+    assert len(stats["latest"]["top"]) == 5
+
+
+def test_page_snapshot_and_404(server):
+    status, ctype, body = get(server)
+    assert status == 200 and ctype.startswith("text/html")
+    assert b'src="stream.mjpg"' in body and b"fetch(\"stats\"" in body
+    wait_for_result(server)
+    status, ctype, body = get(server + "snapshot.jpg")
+    assert ctype == "image/jpeg"
+    image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None and image.shape[2] == 3
+    with pytest.raises(urllib.error.HTTPError) as err:
+        get(server + "nope")
+    assert err.value.code == 404
+
+
+def test_mjpeg_stream_delivers_successive_frames(server):
+    wait_for_result(server)
+    with urllib.request.urlopen(server + "stream.mjpg", timeout=10) as response:
+        ctype = response.headers["Content-Type"]
+        assert ctype.startswith("multipart/x-mixed-replace; boundary=")
+        boundary = ctype.split("boundary=")[1].encode()
+        frames = []
+        while len(frames) < 2:
+            line = response.readline()
+            if line.strip() != b"--" + boundary:
+                continue
+            headers = {}
+            while (line := response.readline().strip()):
+                key, _, value = line.decode().partition(":")
+                headers[key.lower()] = value.strip()
+            assert headers["content-type"] == "image/jpeg"
+            frames.append(response.read(int(headers["content-length"])))
+    decoded = [cv2.imdecode(np.frombuffer(f, np.uint8), cv2.IMREAD_COLOR) for f in frames]
+    assert all(d is not None for d in decoded)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium: apt-get install chromium")
+def test_page_in_headless_chromium(server, tmp_path):
+    wait_for_result(server)
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+             "--window-size=1200,800", "--virtual-time-budget=3000"]
+    shot = tmp_path / "page.png"
+    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", server], capture_output=True,
+                   timeout=60, check=True)
+    image = cv2.imread(str(shot))
+    assert image is not None and image.shape[:2] == (800, 1200)
+    # the stream area (left) shows a picture, not the empty dark page background
+    assert image[100:500, 20:500].std() > 20
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", server], capture_output=True,
+                         text=True, timeout=60, check=True).stdout
+    # the script filled the tables from /stats
+    rows = re.findall(r"<td>([^<]+)</td><td class=\"num\">([\d.]+)%</td>", dom)
+    assert len(rows) == 5, dom[:2000]
+    assert "inference FPS" in dom
+    if SHARED.exists():
+        labels = set(LABELS.read_text().splitlines())
+        assert all(label in labels for label, _ in rows)
+    keep = os.environ.get("EDGE_TEST_ARTIFACTS")
+    if keep:  # to look at the screenshot: EDGE_TEST_ARTIFACTS=DIR pytest tests/test_web.py
+        shutil.copy(shot, Path(keep) / "web_page.png")
