@@ -141,6 +141,9 @@ def run_parser() -> argparse.ArgumentParser:
     p.add_argument("--record", type=Path, metavar="DIR",
                    help="save every captured frame and a manifest for --replay")
     p.add_argument("--no-infer", action="store_true", help="capture (and record) only")
+    p.add_argument("--idle-seconds", type=float, metavar="S",
+                   help="measure idle power for S seconds first and subtract it from energy "
+                        "per inference")
     p.add_argument("--cache-dir", type=Path,
                    help="optimised-model cache (default ~/.cache/edge or $CACHE_DIRECTORY)")
     p.add_argument("--no-cache", action="store_true", help="do not cache the optimised model")
@@ -177,6 +180,83 @@ def _run_edge(argv: list[str] | None) -> int:
         raise pipeline.error if isinstance(pipeline.error, EdgeError) else \
             EdgeError(f"stopped by an unexpected error: {pipeline.error}", exit_code=1)
     return 0
+
+
+def bench_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="edge-bench",
+        description="Measure edge models on this device: load time, first inference, latency "
+                    "percentiles, throughput, CPU and energy per inference.")
+    p.add_argument("models", nargs="+", type=Path, metavar="MODEL")
+    p.add_argument("--threads", default=None, metavar="N[,N...]",
+                   help="thread counts to try (default: 1 and the physical cores)")
+    p.add_argument("--runs", type=int, default=200, metavar="N",
+                   help="timed inferences per model and thread count (default 200)")
+    p.add_argument("--duration", type=float, metavar="S",
+                   help="instead of --runs: spend about S seconds in timed runs")
+    p.add_argument("--warmup", type=int, default=10, metavar="N")
+    p.add_argument("--idle-seconds", type=float, metavar="S",
+                   help="measure idle power first and subtract it")
+    p.add_argument("--sustained", type=float, metavar="S",
+                   help="also run the first model back to back for S seconds and report FPS "
+                        "and temperature over time")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write the full report")
+    p.add_argument("--plot", type=Path, metavar="FILE.png", help="latency distribution plot")
+    p.add_argument("--quiet", "-q", action="store_true")
+    return p
+
+
+def _bench(argv: list[str] | None) -> int:
+    import json
+
+    from edge.bench import format_table, plot, run_benchmark, sustained
+    from edge.engine import physical_cores
+    from edge.fileio import write_bytes_atomic
+    from edge.model import read_model_info
+
+    args = bench_parser().parse_args(argv)
+    try:
+        threads = sorted({int(t) for t in args.threads.split(",")}) if args.threads else \
+            sorted({1, physical_cores()})
+    except ValueError:
+        raise EdgeError(f"--threads {args.threads}: expected numbers like 1,2,4") from None
+    if any(t < 1 for t in threads):
+        raise EdgeError("--threads must be >= 1")
+    if args.runs < 10 and args.duration is None:
+        raise EdgeError("--runs must be >= 10 (percentiles need samples)")
+    for path in args.models:  # fail before measuring anything
+        read_model_info(path)
+    if args.plot is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise EdgeError("--plot needs matplotlib: pip install 'edge[plot]'") from None
+    log = (lambda _m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    report = run_benchmark(args.models, threads, runs=args.runs, duration=args.duration,
+                           warmup=args.warmup, idle_seconds=args.idle_seconds, log=log)
+    if args.sustained:
+        report["sustained"] = sustained(args.models[0], args.sustained, log=log)
+    print(format_table(report))
+    if report.get("sustained"):
+        s = report["sustained"]
+        print(f"sustained {s['model']} @{s['threads']}t for {s['seconds']:g} s: "
+              f"{s['fps_first_3s']} FPS at the start, {s['fps_last_3s']} at the end"
+              + (f" ({100 * s['slowdown']:+.1f}% slowdown)" if s["slowdown"] is not None
+                 else ""))
+    if args.json is not None:
+        write_bytes_atomic(args.json, (json.dumps(report, indent=1) + "\n").encode())
+    if args.plot is not None:
+        from edge.fileio import atomic_path
+
+        with atomic_path(args.plot) as tmp:
+            plot(report, tmp.with_suffix(".png"))
+            tmp.with_suffix(".png").replace(tmp)
+    return 0
+
+
+def bench_main(argv: list[str] | None = None) -> int:
+    """Entry point of ``edge-bench``."""
+    return _run(_bench, argv)
 
 
 def run_main(argv: list[str] | None = None) -> int:

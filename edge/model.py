@@ -47,7 +47,10 @@ class ModelInfo:
 
     @property
     def name(self) -> str:
-        return f"mobilenet_v1_{self.alpha:g}_{self.resolution}_{self.precision}"
+        """TF's naming: mobilenet_v1_1.0_224_int8, mobilenet_v1_0.25_128_fp32."""
+        alpha = f"{self.alpha:g}"
+        alpha += "" if "." in alpha else ".0"
+        return f"mobilenet_v1_{alpha}_{self.resolution}_{self.precision}"
 
     def label(self, index: int) -> str:
         """Human-readable class name, or ``class N`` when the model carries no labels."""

@@ -20,6 +20,7 @@ from edge.errors import SourceError
 from edge.frame import Frame
 from edge.metrics import CpuClock, Latency, Rate
 from edge.model import ModelInfo
+from edge.monitor import SystemMonitor, rss_mb
 from edge.postprocess import softmax, top_k
 from edge.preprocess import DEFAULT_CROP, frame_to_input
 from edge.sources.base import Source
@@ -124,8 +125,9 @@ class Pipeline:
 
     def __init__(self, source: Source, engine: Engine | None, info: ModelInfo | None,
                  sinks: Sequence[Sink] = (), frame_sinks: Sequence[FrameSink] = (),
-                 options: Options | None = None) -> None:
+                 options: Options | None = None, monitor: SystemMonitor | None = None) -> None:
         self.source, self.engine, self.info = source, engine, info
+        self.monitor = monitor
         self.sinks, self.frame_sinks = list(sinks), list(frame_sinks)
         self.options = options or Options()
         self.stop_event = threading.Event()
@@ -184,6 +186,8 @@ class Pipeline:
         opts = self.options
         for sink in [*self.sinks, *self.frame_sinks]:
             sink.open(self)
+        if self.monitor is not None:
+            self.monitor.start()
         self.started = time.monotonic()
         self.cpu = CpuClock()
         capture = threading.Thread(target=self._capture, name="capture", daemon=True)
@@ -219,6 +223,8 @@ class Pipeline:
             self.stop_event.set()
             self.end_reason = self.end_reason or ("stopped" if self.error is None else "error")
             self.source.close()
+            if self.monitor is not None:
+                self.monitor.stop()
             capture.join(timeout=1.0)
             self._results.put(None)
             reporter.join(timeout=5.0)
@@ -264,6 +270,8 @@ class Pipeline:
         now = time.monotonic()
         processed = self.infer_rate.count
         cpu_s = self.cpu.seconds()
+        system = self.monitor.snapshot(processed) if self.monitor else \
+            {"rss_mb": round(rss_mb() or 0.0, 1)}
         return {
             "source": self.source.describe(),
             "model": self.info.name if self.info else None,
@@ -280,6 +288,7 @@ class Pipeline:
             "cpu_s": round(cpu_s, 3),
             "cpu_ms_per_frame": round(1e3 * cpu_s / processed, 3) if processed else None,
             "latest": self.latest.to_dict() if self.latest else None,
+            **system,
         }
 
     def summary(self) -> dict:

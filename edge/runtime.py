@@ -8,6 +8,7 @@ import sys
 from edge.engine import Engine, default_cache_dir
 from edge.errors import EdgeError
 from edge.model import read_model_info
+from edge.monitor import SystemMonitor
 from edge.pipeline import Options, Pipeline
 from edge.sources.base import Source
 
@@ -92,7 +93,12 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
 
         sinks.append(TerminalSink(sys.stdout if args.verbose else sys.stderr,
                                   every=args.verbose))
+    monitor = SystemMonitor(subtract_idle=args.idle_seconds is not None)
+    if args.idle_seconds is not None:
+        idle = monitor.energy.measure_idle(args.idle_seconds)
+        notes.append(f"idle power {idle:.2f} W [{monitor.energy.method}]" if idle is not None
+                     else "idle power: no power reader on this machine")
     source.open()  # fail before anything runs
     options = Options(crop=args.crop, top_k=args.top_k, fps_cap=args.fps_cap,
                       max_frames=args.max_frames, duration=args.duration)
-    return Pipeline(source, engine, info, sinks, frame_sinks, options), notes
+    return Pipeline(source, engine, info, sinks, frame_sinks, options, monitor), notes

@@ -77,7 +77,9 @@ def test_replay_of_photos_matches_reference(models, reference, tmp_path, crop, m
     check_against_reference(results, reference, mode)
     assert "12 processed" in proc.stdout and "0 dropped" in proc.stdout
     first = results[0]
-    assert set(first) == {"seq", "name", "t_source_ns", "top", "latency_ms"}
+    assert set(first) == {"seq", "name", "t_source_ns", "top", "latency_ms", "metrics"}
+    assert {"fps", "cpu_ms_per_frame", "rss_mb", "temperature_c", "watts",
+            "power_method"} <= set(first["metrics"])
     assert len(first["top"]) == 5 and first["top"][0]["label"] != ""
     assert set(first["latency_ms"]) == {"capture_wait", "preprocess", "inference",
                                         "postprocess", "capture_to_result"}
@@ -114,7 +116,8 @@ def test_replay_is_deterministic(models, tmp_path):
         proc = edge_run("--replay", PHOTOS, "--model", models["int8"], "--results", out, "-q",
                         cache=tmp_path)
         assert proc.returncode == 0, proc.stderr
-        logs.append([{k: v for k, v in r.items() if k != "latency_ms"}
+        # timings and the once-a-second measurements differ between runs; nothing else may
+        logs.append([{k: v for k, v in r.items() if k not in ("latency_ms", "metrics")}
                      for r in read_results(out)])
     assert len(logs[0]) == 12 and logs[0] == logs[1]
 

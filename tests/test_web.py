@@ -86,6 +86,25 @@ def test_page_snapshot_and_404(server):
     assert err.value.code == 404
 
 
+def test_prometheus_metrics(server):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    wait_for_result(server)
+    status, ctype, body = get(server + "metrics")
+    assert status == 200 and ctype.startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    frames = {s.labels["kind"]: s.value for s in families["edge_frames"].samples
+              if s.name == "edge_frames_total"}
+    assert frames["processed"] >= 1 and set(frames) == {"captured", "processed", "dropped",
+                                                        "skipped"}
+    fps = {s.labels["kind"] for s in families["edge_fps"].samples}
+    assert fps == {"capture", "inference", "dropped"}
+    stages = {s.labels["stage"] for s in families["edge_latency_ms"].samples}
+    assert {"preprocess", "inference", "postprocess", "capture_to_result"} <= stages
+    assert families["edge_resident_memory_mb"].samples[0].value > 10
+    assert "edge_cpu_seconds" in families
+
+
 def test_mjpeg_stream_delivers_successive_frames(server):
     wait_for_result(server)
     with urllib.request.urlopen(server + "stream.mjpg", timeout=10) as response:

@@ -1,5 +1,5 @@
 """Web page for headless devices: the live MJPEG stream with its overlay, current results and
-stats (``/``), ``/stream.mjpg``, ``/snapshot.jpg`` and ``/stats`` (JSON).
+stats (``/``), ``/stream.mjpg``, ``/snapshot.jpg``, ``/stats`` (JSON) and ``/metrics`` (Prometheus).
 
 Served by the standard library's threading HTTP server on its own threads: handle() only
 stores the newest result; JPEG encoding happens once per new frame, on demand, shared by all
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -47,7 +48,7 @@ class HttpSink(Sink):
         self._jpeg: tuple[int, bytes] | None = None  # (seq, bytes) of the newest encoding
         self._pipeline: Pipeline | None = None
         self.closed = False
-        self.extra_routes: dict[str, callable] = {}
+        self.extra_routes: dict[str, Callable[[], tuple[bytes, str]]] = {}
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -74,7 +75,10 @@ class HttpSink(Sink):
         return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
 
     def open(self, pipeline: Pipeline) -> None:
+        from edge.sinks.prometheus import metrics_route
+
         self._pipeline = pipeline
+        self.extra_routes["/metrics"] = metrics_route(pipeline.stats)
         self._thread.start()
 
     def handle(self, result: Result) -> None:

@@ -90,9 +90,38 @@ def format_summary(summary: dict) -> str:
         for stage in ("preprocess", "inference", "postprocess", "capture_to_result"):
             lines.append(f"{stage:<18}{pct(stage)}")
     if summary["cpu_ms_per_frame"] is not None:
-        lines.append(f"cpu               {summary['cpu_ms_per_frame']:.2f} CPU-ms per frame")
+        lines.append(f"cpu               {summary['cpu_ms_per_frame']:.2f} CPU-ms per frame, "
+                     f"{summary['rss_mb']:.0f} MB resident")
+    lines += _system_lines(summary)
     if summary.get("skipped_names"):
         lines.append("skipped           " + ", ".join(summary["skipped_names"][:10]))
     if summary.get("error"):
         lines.append(f"error             {summary['error']}")
     return "\n".join(lines)
+
+
+def _system_lines(summary: dict) -> list[str]:
+    lines = []
+    thermal = summary.get("thermal") or {}
+    parts = []
+    for key, unit in (("temperature_c", " C"), ("frequency_mhz", " MHz"), ("governor", "")):
+        value = (thermal.get(key) or {}).get("value")
+        if value is not None:
+            parts.append(f"{value:.1f}{unit}" if isinstance(value, float) else f"{value}{unit}")
+    throttled = thermal.get("throttled") or {}
+    if throttled.get("value"):
+        now = ", ".join(throttled.get("now") or []) or "not throttled"
+        since = ", ".join(throttled.get("since_boot") or []) or "nothing since boot"
+        parts.append(f"{throttled['value']} ({now}; {since})")
+    if parts:
+        lines.append("thermal           " + ", ".join(parts))
+    energy = summary.get("energy") or {}
+    if energy.get("method"):
+        label = "ESTIMATED " if energy["estimated"] else ""
+        jpi = energy.get("j_per_inference")
+        idle = " (idle subtracted)" if energy.get("idle_subtracted") else ""
+        lines.append(f"energy            {label}{energy['watts_mean'] or 0:.2f} W mean, "
+                     f"{(jpi or 0) * 1e3:.2f} mJ per inference{idle} [{energy['method']}]")
+    elif energy.get("reasons"):
+        lines.append("energy            no power reader on this machine")
+    return lines

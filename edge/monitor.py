@@ -1,0 +1,65 @@
+"""The machine's side of the figures: thermal and clock state, power and energy, memory.
+
+One background thread refreshes the slow readings (vcgencmd spawns a process) every few
+seconds; snapshot() is cheap and safe to call from any thread.
+"""
+
+from __future__ import annotations
+
+import resource
+import threading
+from pathlib import Path
+
+from edge.power import EnergyMeter
+from edge.thermal import read_thermal_state
+
+
+def rss_mb(proc_self: Path = Path("/proc/self/status")) -> float | None:
+    """Resident memory of this process in MB (VmRSS), or peak RSS where /proc is absent."""
+    try:
+        for line in proc_self.read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class SystemMonitor:
+    def __init__(self, energy: EnergyMeter | None = None, interval: float = 2.0,
+                 subtract_idle: bool = False) -> None:
+        self.energy = energy if energy is not None else EnergyMeter()
+        self.interval = interval
+        self.subtract_idle = subtract_idle
+        self._thermal = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        self.energy.start()
+        self._refresh()
+        self._thread = threading.Thread(target=self._loop, name="monitor", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.energy.stop()
+        self._refresh()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._refresh()
+
+    def _refresh(self) -> None:
+        state = read_thermal_state().to_dict()
+        with self._lock:
+            self._thermal = state
+
+    def snapshot(self, inferences: int) -> dict:
+        with self._lock:
+            thermal = self._thermal
+        return {"rss_mb": round(rss_mb() or 0.0, 1), "thermal": thermal,
+                "energy": self.energy.report(inferences, self.subtract_idle)}
