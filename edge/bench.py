@@ -19,7 +19,7 @@ import numpy as np
 from edge import __version__
 from edge.engine import Engine, physical_cores
 from edge.metrics import percentiles
-from edge.model import ModelInfo, read_model_info
+from edge.model import ModelInfo, alpha_text, read_model_info
 from edge.power import EnergyMeter, PowerReader, PowerSample, default_readers
 from edge.thermal import read_thermal_state
 
@@ -234,7 +234,8 @@ def compare_precisions(results: list[dict], dot_product: bool | None = None) -> 
                    "at this size quantize/dequantize overhead outweighs the int8 arithmetic")
             verdict = (f"WARNING: int8 is {1 / ratio:.2f}x SLOWER than fp32 here; run the fp32 "
                        f"model on this device ({why})")
-        out.append({"network": f"{r['alpha']:g}-{r['resolution']}", "threads": r["threads"],
+        out.append({"network": f"{alpha_text(r['alpha'])}-{r['resolution']}",
+                    "threads": r["threads"],
                     "fp32": twin["model"], "int8": r["model"], "speedup": round(ratio, 3),
                     "int8_faster": ratio >= 1, "verdict": verdict})
     return out

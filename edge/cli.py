@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from edge.config import DEFAULT_PATH as DEFAULT_CONFIG
 from edge.errors import EdgeError
 
 EXIT_INTERRUPTED = 130
@@ -125,9 +126,10 @@ def run_parser() -> argparse.ArgumentParser:
                         "stop spin-waiting)")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
-    p.add_argument("--realtime", action="store_true",
+    p.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=False,
                    help="replay at the recorded pace instead of as fast as possible")
-    p.add_argument("--loop", action="store_true", help="replay from the start when it ends")
+    p.add_argument("--loop", action=argparse.BooleanOptionalAction, default=False,
+                   help="replay from the start when it ends")
     p.add_argument("--width", type=int, help="camera frame width to request")
     p.add_argument("--height", type=int, help="camera frame height to request")
     p.add_argument("--camera-fps", type=float, metavar="N", help="camera frame rate to request")
@@ -138,19 +140,38 @@ def run_parser() -> argparse.ArgumentParser:
                    help="OpenCV window (default: when a display and a GUI OpenCV exist)")
     p.add_argument("--results", type=Path, metavar="FILE.jsonl",
                    help="append one JSON line per processed frame")
+    p.add_argument("--results-max-mb", type=float, metavar="MB",
+                   help="rotate the results log at this size (FILE.jsonl.1, .2, ...)")
+    p.add_argument("--results-keep", type=int, default=3, metavar="N",
+                   help="rotated results logs to keep (default 3)")
     p.add_argument("--record", type=Path, metavar="DIR",
                    help="save every captured frame and a manifest for --replay")
-    p.add_argument("--no-infer", action="store_true", help="capture (and record) only")
+    p.add_argument("--infer", action=argparse.BooleanOptionalAction, default=True,
+                   help="--no-infer: capture (and record) only")
+    p.add_argument("--reconnect-max", type=float, default=30.0, metavar="S",
+                   help="longest wait between attempts to reopen a lost camera (default 30)")
     p.add_argument("--idle-seconds", type=float, metavar="S",
                    help="measure idle power for S seconds first and subtract it from energy "
                         "per inference")
     p.add_argument("--cache-dir", type=Path,
                    help="optimised-model cache (default ~/.cache/edge or $CACHE_DIRECTORY)")
-    p.add_argument("--no-cache", action="store_true", help="do not cache the optimised model")
-    p.add_argument("--quiet", "-q", action="store_true", help="no status line")
-    p.add_argument("--verbose", "-v", action="store_true",
+    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
+                   help="--no-cache: do not cache the optimised model")
+    p.add_argument("--quiet", "-q", action=argparse.BooleanOptionalAction, default=False,
+                   help="no status line")
+    p.add_argument("--verbose", "-v", action=argparse.BooleanOptionalAction, default=False,
                    help="print every result on its own line instead of a status line")
-    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--json", action=argparse.BooleanOptionalAction, default=False,
+                   help="print the summary as JSON")
+    svc = p.add_argument_group("configuration and service")
+    svc.add_argument("--config", type=Path, metavar="FILE.toml",
+                     help=f"settings file; flags override it (default {DEFAULT_CONFIG} when "
+                          "it exists)")
+    svc.add_argument("--no-config", action="store_true", help="ignore the default config file")
+    svc.add_argument("--check-config", action="store_true",
+                     help="validate the configuration and model without touching hardware")
+    svc.add_argument("--doctor", action="store_true",
+                     help="check this machine for what usually breaks a camera service")
     return p
 
 
@@ -158,10 +179,21 @@ def _run_edge(argv: list[str] | None) -> int:
     import json
     import signal
 
-    from edge.runtime import build_pipeline
+    from edge.config import parse_with_config
+    from edge.runtime import build_pipeline, check_config
+    from edge.service import ServiceLoop
     from edge.sinks.terminal import format_summary
 
-    args = run_parser().parse_args(argv)
+    args, config_path = parse_with_config(run_parser(), argv)
+    if args.doctor:
+        from edge.doctor import format_checks, run_checks
+
+        checks = run_checks(args)
+        print(format_checks(checks))
+        return 1 if any(c.status == "FAIL" for c in checks) else 0
+    if args.check_config:
+        print(check_config(args, config_path))
+        return 0
     pipeline, notes = build_pipeline(args)
     for note in notes:
         print(note, file=sys.stderr)
@@ -169,10 +201,13 @@ def _run_edge(argv: list[str] | None) -> int:
     def on_signal(signum, _frame):
         pipeline.stop()
 
+    service = ServiceLoop(pipeline)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    service.start()
     try:
         summary = pipeline.run()
     finally:
+        service.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print(json.dumps(summary, indent=2) if args.json else format_summary(summary))

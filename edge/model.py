@@ -16,6 +16,12 @@ REQUIRED = ("arch", "alpha", "resolution", "classes", "background", "channel_ord
             "precision", "weights")
 
 
+def alpha_text(alpha: float) -> str:
+    """1.0 -> "1.0", 0.25 -> "0.25": how TensorFlow names MobileNet widths."""
+    text = f"{alpha:g}"
+    return text if "." in text else text + ".0"
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """What an edge model is and how to feed it. Input: uint8 NHWC [1, R, R, 3]; the
@@ -48,9 +54,7 @@ class ModelInfo:
     @property
     def name(self) -> str:
         """TF's naming: mobilenet_v1_1.0_224_int8, mobilenet_v1_0.25_128_fp32."""
-        alpha = f"{self.alpha:g}"
-        alpha += "" if "." in alpha else ".0"
-        return f"mobilenet_v1_{alpha}_{self.resolution}_{self.precision}"
+        return f"mobilenet_v1_{alpha_text(self.alpha)}_{self.resolution}_{self.precision}"
 
     def label(self, index: int) -> str:
         """Human-readable class name, or ``class N`` when the model carries no labels."""

@@ -118,6 +118,9 @@ class Options:
     fps_cap: float | None = None
     max_frames: int | None = None
     duration: float | None = None
+    reconnect: bool = True  # a live source that fails is reopened with back-off
+    reconnect_initial_s: float = 1.0
+    reconnect_max_s: float = 30.0
 
 
 class Pipeline:
@@ -136,6 +139,11 @@ class Pipeline:
         self.cpu = CpuClock()
         self.error: BaseException | None = None
         self.latest: Result | None = None
+        self.first_result = threading.Event()
+        self.source_state = "up"
+        self.outages = 0
+        self._down_since: float | None = None
+        self._beat = {"capture": time.monotonic(), "inference": time.monotonic()}
         self.started = time.monotonic()
         self.end_reason = ""
         self._slot = _Slot()
@@ -144,10 +152,19 @@ class Pipeline:
 
     # -- threads ---------------------------------------------------------------------------
     def _capture(self) -> None:
-        lossless = not getattr(self.source, "live", False)
+        live = getattr(self.source, "live", False)
+        lossless = not live
         try:
             while not self.stop_event.is_set():
-                frame = self.source.read()
+                self._beat["capture"] = time.monotonic()
+                try:
+                    frame = self.source.read()
+                except SourceError as exc:
+                    if not (live and self.options.reconnect):
+                        raise
+                    if not self._reconnect(exc):
+                        break
+                    continue
                 if frame is None:
                     self.end_reason = self.end_reason or "end of input"
                     break
@@ -165,6 +182,59 @@ class Pipeline:
             self.error = exc
         finally:
             self._slot.close()
+
+    def _reconnect(self, exc: SourceError) -> bool:
+        """Reopen a lost live source with exponential back-off until it works or we stop.
+        Returns False when asked to stop."""
+        self.outages += 1
+        self._down_since = time.monotonic()
+        delay = self.options.reconnect_initial_s
+        log.warning("%s; retrying in %.0f s", exc, delay)
+        self.source.close()
+        attempt = 0
+        while True:
+            attempt += 1
+            self.source_state = f"lost ({exc}); retry {attempt} in {delay:.0f} s"
+            deadline = time.monotonic() + delay
+            while time.monotonic() < deadline:  # keep the capture heartbeat alive
+                self._beat["capture"] = time.monotonic()
+                if self.stop_event.wait(min(0.5, max(deadline - time.monotonic(), 0))):
+                    return False
+            try:
+                self.source.open()
+            except SourceError as again:
+                exc = again
+                delay = min(delay * 2, self.options.reconnect_max_s)
+                log.warning("%s; retrying in %.0f s", again, delay)
+                continue
+            down = time.monotonic() - self._down_since
+            log.warning("%s is back after %.1f s", self.source.describe(), down)
+            self.source_state = "up"
+            self._down_since = None
+            return True
+
+    def healthy(self, max_silence: float) -> bool:
+        """Both loops showed signs of life recently (what the systemd watchdog is fed on)."""
+        now = time.monotonic()
+        return all(now - t <= max_silence for t in self._beat.values())
+
+    def problems(self) -> list[str]:
+        """Things that are wrong but do not stop the run (an outage, a full disk)."""
+        found = [] if self.source_state == "up" else [f"source {self.source_state}"]
+        for sink in [*self.sinks, *self.frame_sinks]:
+            if getattr(sink, "error", None):
+                found.append(f"{sink.name}: {sink.error}")
+        return found
+
+    def status_text(self) -> str:
+        """One line for systemd's STATUS=: rate and top-1, or what is wrong."""
+        fps = self.infer_rate.per_second()
+        text = f"{fps:.1f} FPS"
+        if self.latest is not None and self.latest.top:
+            _, label, p = self.latest.top[0]
+            text += f", top-1 {label.split(',')[0]} {p * 100:.0f}%"
+        problems = self.problems()
+        return "; ".join([text, *problems]) if problems else text
 
     def _report(self) -> None:
         while True:
@@ -199,6 +269,7 @@ class Pipeline:
         processed = 0
         try:
             while not self.stop_event.is_set():
+                self._beat["inference"] = time.monotonic()
                 if opts.duration is not None and time.monotonic() - self.started >= opts.duration:
                     self.end_reason = "duration reached"
                     break
@@ -254,6 +325,7 @@ class Pipeline:
         result = Result(frame.seq, frame.name, frame.t_source_ns, top, latency,
                         self.info.trained, frame)
         self.latest = result
+        self.first_result.set()
         try:
             self._results.put_nowait(result)
         except queue.Full:  # sinks cannot keep up; never stall inference for them
@@ -274,6 +346,10 @@ class Pipeline:
             {"rss_mb": round(rss_mb() or 0.0, 1)}
         return {
             "source": self.source.describe(),
+            "source_state": self.source_state,
+            "source_outages": self.outages,
+            "problems": self.problems(),
+            "state": self.status_text(),
             "model": self.info.name if self.info else None,
             "trained": self.info.trained if self.info else None,
             "elapsed_s": round(now - self.started, 3),

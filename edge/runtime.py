@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from edge.engine import Engine, default_cache_dir
@@ -14,11 +15,6 @@ from edge.sources.base import Source
 
 
 def build_source(args: argparse.Namespace, model_size: int) -> Source:
-    chosen = [name for name in ("camera", "picamera", "replay", "synthetic")
-              if getattr(args, name) not in (None, False)]
-    if len(chosen) != 1:
-        raise EdgeError("choose one source: --camera, --picamera, --replay or --synthetic"
-                        if not chosen else f"choose one source, not {' and '.join(chosen)}")
     if args.camera is not None:
         from edge.sources.opencv import OpenCVSource
 
@@ -37,26 +33,62 @@ def build_source(args: argparse.Namespace, model_size: int) -> Source:
     return SyntheticSource(args.width or 640, args.height or 480, args.camera_fps)
 
 
+def validate(args: argparse.Namespace) -> None:
+    """Checks that need no hardware and no files."""
+    for flag in ("max_frames", "top_k", "threads", "results_keep"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise EdgeError(f"--{flag.replace('_', '-')} must be >= 1")
+    for flag in ("fps_cap", "duration", "results_max_mb", "reconnect_max"):
+        value = getattr(args, flag)
+        if value is not None and not value > 0:
+            raise EdgeError(f"--{flag.replace('_', '-')} must be > 0")
+    chosen = [name for name in ("camera", "picamera", "replay", "synthetic")
+              if getattr(args, name) not in (None, False)]
+    if len(chosen) != 1:
+        raise EdgeError("choose one source: --camera, --picamera, --replay or --synthetic"
+                        if not chosen else f"choose one source, not {' and '.join(chosen)}")
+    if args.infer and args.model is None:
+        raise EdgeError("--model is required (or --no-infer to only capture)")
+    if args.http is not None:
+        from edge.sinks.http import parse_bind
+
+        parse_bind(args.http)
+
+
+def check_config(args: argparse.Namespace, config_path) -> str:
+    """--check-config: everything that can be checked without opening a device or port."""
+    validate(args)
+    lines = [f"config {config_path or '(none: flags only)'}: OK"]
+    if args.infer:
+        info = read_model_info(args.model)
+        lines.append(f"model {args.model}: {info.name}, {info.classes} classes"
+                     f"{'' if info.trained else ', UNTRAINED'}")
+    if args.replay is not None and not args.replay.exists():
+        raise EdgeError(f"--replay {args.replay}: no such file or folder")
+    for flag, path in (("--results", args.results), ("--record", args.record)):
+        if path is not None:
+            parent = next((p for p in [path, *path.parents] if p.exists()), None)
+            if parent is None or not os.access(parent, os.W_OK):
+                raise EdgeError(f"{flag} {path}: not writable")
+    source = next(f"{n} {getattr(args, n)}" for n in ("camera", "picamera", "replay",
+                                                      "synthetic")
+                  if getattr(args, n) not in (None, False))
+    lines.append(f"source {source} (not opened)")
+    return "\n".join(lines)
+
+
 def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
     """Everything is validated and opened here, before the first frame: a bad model, camera
     or port fails fast with one line."""
     notes: list[str] = []
-    for flag in ("max_frames", "top_k", "threads"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise EdgeError(f"--{flag.replace('_', '-')} must be >= 1")
-    for flag in ("fps_cap", "duration"):
-        value = getattr(args, flag)
-        if value is not None and not value > 0:
-            raise EdgeError(f"--{flag.replace('_', '-')} must be > 0")
+    validate(args)
     info = engine = None
-    if not args.no_infer:
-        if args.model is None:
-            raise EdgeError("--model is required (or --no-infer to only capture)")
+    if args.infer:
         info = read_model_info(args.model)
     source = build_source(args, info.resolution if info else 224)
     if info is not None:
-        cache = None if args.no_cache else (args.cache_dir or default_cache_dir())
+        cache = (args.cache_dir or default_cache_dir()) if args.cache else None
         # Spin-waiting only pays when frames come back to back; between paced frames it
         # burns a core doing nothing.
         paced = args.fps_cap is not None or getattr(source, "live", False)
@@ -69,7 +101,8 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
     if args.results is not None:
         from edge.sinks.jsonl import JsonlSink
 
-        sinks.append(JsonlSink(args.results))
+        max_bytes = int(args.results_max_mb * 1e6) if args.results_max_mb else 0
+        sinks.append(JsonlSink(args.results, max_bytes=max_bytes, keep=args.results_keep))
     if args.record is not None:
         from edge.sinks.recorder import Recorder
 
@@ -100,5 +133,6 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
                      else "idle power: no power reader on this machine")
     source.open()  # fail before anything runs
     options = Options(crop=args.crop, top_k=args.top_k, fps_cap=args.fps_cap,
-                      max_frames=args.max_frames, duration=args.duration)
+                      max_frames=args.max_frames, duration=args.duration,
+                      reconnect_max_s=args.reconnect_max)
     return Pipeline(source, engine, info, sinks, frame_sinks, options, monitor), notes

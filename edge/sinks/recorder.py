@@ -4,6 +4,7 @@ thread; if the disk cannot keep up, frames are dropped and counted, capture neve
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -43,6 +44,7 @@ class Recorder(FrameSink):
 
     def open(self, pipeline: Pipeline) -> None:
         self._manifest = open(self.folder / MANIFEST, "a", encoding="utf-8")  # noqa: SIM115
+        self._good = self._manifest.tell()
         self._thread = threading.Thread(target=self._work, name="recorder", daemon=True)
         self._thread.start()
 
@@ -62,6 +64,7 @@ class Recorder(FrameSink):
                 except OSError as exc:
                     self.error = f"recording stopped: {exc.strerror or exc}"
                     log.error("%s: %s", self.folder, self.error)
+                    self._cut_back()
 
     def _write(self, frame: Frame) -> None:
         image = frame.image if frame.order == "BGR" else cv2.cvtColor(frame.image,
@@ -71,18 +74,34 @@ class Recorder(FrameSink):
             raise OSError("JPEG encoding failed")
         name = f"{frame.seq:08d}.jpg"
         tmp = self.folder / f".{name}.tmp"
-        with open(tmp, "wb") as fh:
-            fh.write(data.tobytes())
-        os.replace(tmp, self.folder / name)
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data.tobytes())
+            os.replace(tmp, self.folder / name)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
         # the manifest line is written only once the frame is whole on disk
         self._manifest.write(json.dumps({"file": name, "seq": frame.seq,
                                          "t_ns": frame.t_source_ns}) + "\n")
         self._manifest.flush()
+        self._good = self._manifest.tell()
         self.written += 1
+
+    def _cut_back(self) -> None:
+        """Leave the manifest ending in a whole line (shrinking needs no free space)."""
+        with contextlib.suppress(OSError):
+            self._manifest.close()
+        with contextlib.suppress(OSError):
+            os.truncate(self.folder / MANIFEST, self._good)
 
     def close(self) -> None:
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout=30)
             self._thread = None
-            self._manifest.close()
+            if self.error is None:
+                try:
+                    self._manifest.close()
+                except OSError:
+                    self._cut_back()
