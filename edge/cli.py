@@ -180,11 +180,13 @@ def _run_edge(argv: list[str] | None) -> int:
     import signal
 
     from edge.config import parse_with_config
+
+    args, config_path = parse_with_config(run_parser(), argv)
+    # imported after parsing: --help and usage errors need no numpy, OpenCV or onnxruntime
     from edge.runtime import build_pipeline, check_config
     from edge.service import ServiceLoop
     from edge.sinks.terminal import format_summary
 
-    args, config_path = parse_with_config(run_parser(), argv)
     if args.doctor:
         from edge.doctor import format_checks, run_checks
 

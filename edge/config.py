@@ -26,6 +26,11 @@ NOT_CONFIGURABLE = {"help", "config", "no_config", "check_config", "doctor"}
 SOURCES = ("camera", "picamera", "replay", "synthetic")
 
 
+def chosen_sources(values: dict) -> list[str]:
+    """Which source keys are set (``picamera = 0`` counts: 0 is a camera index)."""
+    return [s for s in SOURCES if values.get(s) is not None and values.get(s) is not False]
+
+
 class ConfigError(EdgeError):
     exit_code = 2
 
@@ -49,7 +54,7 @@ def _kind(action: argparse.Action) -> str:
 
 def _line_of(text: str, key: str) -> int | None:
     for number, line in enumerate(text.splitlines(), start=1):
-        if re.match(rf"\s*{re.escape(key)}\s*=", line):
+        if re.match(rf"\s*({re.escape(key)}\s*=|\[\s*{re.escape(key)}\s*\])", line):
             return number
     return None
 
@@ -103,14 +108,14 @@ def load(path: Path, parser: argparse.ArgumentParser) -> dict:
     for key, value in data.items():
         line = _line_of(text, key)
         where = f"{path}:{line}: {key}" if line else f"{path}: {key}"
+        if isinstance(value, dict):
+            raise ConfigError(f"{where}: tables are not used; write the keys at the top level")
         if key not in known:
             close = difflib.get_close_matches(key, known, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ConfigError(f"{where}: unknown key{hint}")
-        if isinstance(value, dict):
-            raise ConfigError(f"{where}: tables are not used; write the keys at the top level")
         values[key] = _convert(known[key], value, where)
-    chosen = [s for s in SOURCES if values.get(s) not in (None, False)]
+    chosen = chosen_sources(values)
     if len(chosen) > 1:
         raise ConfigError(f"{path}: choose one source, not {' and '.join(chosen)}")
     return values

@@ -160,6 +160,8 @@ class Pipeline:
                 try:
                     frame = self.source.read()
                 except SourceError as exc:
+                    if self.stop_event.is_set():  # closed under our feet while stopping
+                        break
                     if not (live and self.options.reconnect):
                         raise
                     if not self._reconnect(exc):

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from edge.config import chosen_sources
 from edge.engine import Engine, default_cache_dir
 from edge.errors import EdgeError
 from edge.model import read_model_info
@@ -43,8 +44,7 @@ def validate(args: argparse.Namespace) -> None:
         value = getattr(args, flag)
         if value is not None and not value > 0:
             raise EdgeError(f"--{flag.replace('_', '-')} must be > 0")
-    chosen = [name for name in ("camera", "picamera", "replay", "synthetic")
-              if getattr(args, name) not in (None, False)]
+    chosen = chosen_sources(vars(args))
     if len(chosen) != 1:
         raise EdgeError("choose one source: --camera, --picamera, --replay or --synthetic"
                         if not chosen else f"choose one source, not {' and '.join(chosen)}")
@@ -71,10 +71,8 @@ def check_config(args: argparse.Namespace, config_path) -> str:
             parent = next((p for p in [path, *path.parents] if p.exists()), None)
             if parent is None or not os.access(parent, os.W_OK):
                 raise EdgeError(f"{flag} {path}: not writable")
-    source = next(f"{n} {getattr(args, n)}" for n in ("camera", "picamera", "replay",
-                                                      "synthetic")
-                  if getattr(args, n) not in (None, False))
-    lines.append(f"source {source} (not opened)")
+    name = chosen_sources(vars(args))[0]
+    lines.append(f"source {name} {getattr(args, name)} (not opened)")
     return "\n".join(lines)
 
 

@@ -94,7 +94,7 @@ class ServiceLoop:
                 fields["READY"] = 1
             now = time.monotonic()
             # a hung capture or inference thread stops this, and systemd restarts us
-            if (self.interval and now - last_dog >= self.interval
+            if (self.ready and self.interval and now - last_dog >= self.interval
                     and p.healthy(max_silence=2 * self.interval)):
                 fields["WATCHDOG"] = 1
                 last_dog = now

@@ -37,6 +37,12 @@ class PipelineCollector:
                     if value is not None:
                         lat.add_metric([stage, str(int(q[1:]) / 100), name], value)
         yield lat
+        yield GaugeMetricFamily("edge_source_up", "1 while the source delivers, 0 during an "
+                                "outage", value=1 if s["source_state"] == "up" else 0)
+        yield CounterMetricFamily("edge_source_outages", "Times the source was lost",
+                                  value=s["source_outages"])
+        yield GaugeMetricFamily("edge_problems", "Things wrong that do not stop the run",
+                                value=len(s["problems"]))
         yield CounterMetricFamily("edge_cpu_seconds", "Process CPU time", value=s["cpu_s"])
         if s["cpu_ms_per_frame"] is not None:
             yield GaugeMetricFamily("edge_cpu_ms_per_frame", "Process CPU-ms per processed frame",

@@ -65,7 +65,7 @@ class PiCamera2Source(Source):
         try:
             from picamera2 import Picamera2
         except ImportError as exc:
-            raise SourceError(f"{self.describe()}: {INSTALL_HINT}") from exc
+            raise SourceError(f"{self.describe()}: {INSTALL_HINT} ({exc})") from exc
         try:
             cameras = Picamera2.global_camera_info()
         except Exception as exc:
