@@ -8,6 +8,7 @@ for the slot, so every frame is processed and results are deterministic.
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
@@ -21,7 +22,7 @@ from edge.frame import Frame
 from edge.metrics import CpuClock, Latency, Rate
 from edge.model import ModelInfo
 from edge.monitor import SystemMonitor, rss_mb
-from edge.postprocess import softmax, top_k
+from edge.postprocess import top_k_softmax
 from edge.preprocess import DEFAULT_CROP, frame_to_input
 from edge.sources.base import Source
 
@@ -79,30 +80,41 @@ class FrameSink:
 
 
 class _Slot:
-    """Holds at most one frame between capture and inference."""
+    """Frames between capture and inference.
 
-    def __init__(self) -> None:
+    Live (``wait=False``): one frame; a new one replaces an unprocessed one (counted as
+    dropped). Lossless (``wait=True``): up to ``depth`` frames, so capture runs ahead and is
+    woken only when the buffer runs low, not once per frame.
+    """
+
+    def __init__(self, depth: int = 4) -> None:
         self._cond = threading.Condition()
-        self._item: Frame | None = None
+        self._items: collections.deque[Frame] = collections.deque()
+        self.depth = depth
         self.closed = False
         self.dropped = 0
+        self._producer_waiting = False
 
     def put(self, frame: Frame, wait: bool, stop: threading.Event) -> None:
         with self._cond:
             if wait:
-                while self._item is not None and not stop.is_set():
+                while len(self._items) >= self.depth and not stop.is_set():
+                    self._producer_waiting = True
                     self._cond.wait(0.1)
-            elif self._item is not None:
+                self._producer_waiting = False
+            elif self._items:
+                self._items.clear()
                 self.dropped += 1
-            self._item = frame
+            self._items.append(frame)
             self._cond.notify_all()
 
     def get(self, timeout: float) -> Frame | None:
         with self._cond:
-            if self._item is None and not self.closed:
+            if not self._items and not self.closed:
                 self._cond.wait(timeout)
-            item, self._item = self._item, None
-            self._cond.notify_all()
+            item = self._items.popleft() if self._items else None
+            if self._producer_waiting and len(self._items) <= 1:
+                self._cond.notify_all()
             return item
 
     def close(self) -> None:
@@ -239,8 +251,14 @@ class Pipeline:
         return "; ".join([text, *problems]) if problems else text
 
     def _report(self) -> None:
+        # Polls instead of waking per result: a thread switch per frame costs the frame loop
+        # more than 20 ms of delay costs a log or a display.
         while True:
-            result = self._results.get()
+            try:
+                result = self._results.get_nowait()
+            except queue.Empty:
+                time.sleep(0.02)
+                continue
             if result is None:
                 return
             for sink in self.sinks:
@@ -317,7 +335,7 @@ class Pipeline:
         t1 = time.perf_counter()
         logits = self.engine.run(tensor)
         t2 = time.perf_counter()
-        top = [(i, self.info.label(i), p) for i, p in top_k(softmax(logits), self.options.top_k)]
+        top = [(i, self.info.label(i), p) for i, p in top_k_softmax(logits, self.options.top_k)]
         t3 = time.perf_counter()
         latency = {"capture_wait": wait_ms, "preprocess": (t1 - t0) * 1e3,
                    "inference": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 Padding = Literal["tf", "keras", "torch"]
@@ -113,7 +114,7 @@ class MobileNetSpec:
         if self.padding not in PADDINGS:
             raise ValueError(f"padding must be one of {PADDINGS}, got {self.padding!r}")
 
-    @property
+    @cached_property
     def layers(self) -> list[Layer]:
         layers: list[Layer] = []
         size = self.resolution

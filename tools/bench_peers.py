@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""Side by side, in one run: LiteRT, bare onnxruntime, our engine and our full pipeline.
+
+Networks (the same weights everywhere):
+  1.0-224 and 0.25-128: the LiteRT peer files in ../shared/data/peers (random weights, LiteRT's
+      own best int8); ours are converted from the peers' float files and calibrated on the
+      shared photos;
+  QAT 0.25-128 and 0.5-160: LiteRT runs the shared uint8 quantization-aware-trained files;
+      ours are converted from the same files (dequantised) and quantized by edge-convert.
+For each: latency percentiles and throughput back to back, CPU-ms per frame back to back and
+paced at 30 FPS, at 1 and 2 threads. Configurations are interleaved in rounds so drift hits
+all alike. Ratios against LiteRT and against bare onnxruntime are the headline.
+
+    python tools/bench_peers.py [--runs 200] [--rounds 5] [--threads 1,2] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from edge.bench import cpu_features
+from edge.convert import ConvertOptions, convert
+from edge.engine import Engine
+from edge.model import read_model_info
+from edge.pipeline import Options, Pipeline
+from edge.sources.synthetic import SyntheticSource
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+NETWORKS = {
+    "1.0-224": (DATA / "peers/mnv1_a1.0_224.tflite", DATA / "peers/mnv1_a1.0_224_int8.tflite"),
+    "0.25-128": (DATA / "peers/mnv1_a0.25_128.tflite", DATA / "peers/mnv1_a0.25_128_int8.tflite"),
+    "QAT 0.25-128": (DATA / "mobilenet_v1/mobilenet_v1_0.25_128_quant.tflite",
+                     DATA / "mobilenet_v1/mobilenet_v1_0.25_128_quant.tflite"),
+    "QAT 0.5-160": (DATA / "mobilenet_v1/mobilenet_v1_0.5_160_quant.tflite",
+                    DATA / "mobilenet_v1/mobilenet_v1_0.5_160_quant.tflite"),
+}
+
+
+@dataclass
+class Runner:
+    """One thing to time: ``step()`` runs one inference (or one pipeline frame)."""
+
+    network: str
+    runtime: str  # litert, onnxruntime, edge engine, edge pipeline
+    precision: str
+    threads: int
+    step: Callable[[], None]
+    latencies: list[float] = field(default_factory=list)
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    paced_cpu_ms: float | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.network} {self.precision} {self.runtime} @{self.threads}t"
+
+
+def litert_step(path: Path, threads: int) -> Callable[[], None]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path), num_threads=threads)
+    interp.allocate_tensors()
+    detail = interp.get_input_details()[0]
+    rng = np.random.default_rng(0)
+    if detail["dtype"] == np.float32:
+        data = rng.uniform(-1, 1, detail["shape"]).astype(np.float32)
+    else:
+        data = rng.integers(0, 256, detail["shape"]).astype(detail["dtype"])
+    interp.set_tensor(detail["index"], data)
+    return interp.invoke
+
+
+def ort_step(path: Path, threads: int) -> Callable[[], None]:
+    """Bare onnxruntime with its defaults (spinning on), the same file."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    inp = session.get_inputs()[0]
+    x = np.random.default_rng(0).integers(0, 256, (1, *inp.shape[1:]), dtype=np.uint8)
+    feed = {inp.name: x}
+    return lambda: session.run(None, feed)
+
+
+def engine_step(path: Path, threads: int, spin: bool = True) -> Callable[[], None]:
+    info = read_model_info(path)
+    engine = Engine(path, threads=threads, spin=spin, cache_dir=None, info=info)
+    x = np.random.default_rng(0).integers(0, 256, (1, info.resolution, info.resolution, 3),
+                                          dtype=np.uint8)
+    return lambda: engine.run(x)
+
+
+def pipeline_step(path: Path, threads: int) -> Callable[[int], None]:
+    """Our full pipeline (capture thread, one-frame slot, preprocessing, postprocessing,
+    reporting thread) replaying n in-memory frames at the model's size as fast as possible."""
+    info = read_model_info(path)
+    engine = Engine(path, threads=threads, spin=True, cache_dir=None, info=info)
+
+    def batch(n: int) -> None:
+        source = SyntheticSource(info.resolution, info.resolution, count=n)
+        source.open()
+        summary = Pipeline(source, engine, info, options=Options()).run()
+        assert summary["frames"]["processed"] == n, summary["frames"]
+
+    batch.is_batch = True  # type: ignore[attr-defined]
+    return batch
+
+
+def measure(r: Runner, n: int) -> None:
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    if getattr(r.step, "is_batch", False):  # the pipeline runs n frames concurrently
+        r.step(n)
+        wall = time.perf_counter() - wall0
+        r.latencies += [wall / n * 1e3] * n
+    else:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            r.step()
+            r.latencies.append((time.perf_counter() - t0) * 1e3)
+        wall = time.perf_counter() - wall0
+    r.cpu_s += time.process_time() - cpu0
+    r.wall_s += wall
+
+
+def paced_cpu_ms(step: Callable[[], None], fps: float = 30.0, seconds: float = 2.0) -> float:
+    interval, frames = 1.0 / fps, 0
+    cpu0 = time.process_time()
+    start = next_due = time.monotonic()
+    while time.monotonic() - start < seconds:
+        delay = next_due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        next_due += interval
+        step()
+        frames += 1
+    return (time.process_time() - cpu0) / frames * 1e3
+
+
+def build_ours(workdir: Path, float_file: Path) -> dict[str, Path]:
+    report = convert(ConvertOptions(output=workdir / float_file.stem, weights=str(float_file),
+                                    calibration=DATA / "photos"), log=lambda _: None)
+    return {k: Path(v["path"]) for k, v in report["files"].items()}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", type=int, default=200, help="timed runs per configuration")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--threads", default="1,2")
+    p.add_argument("--networks", default=",".join(NETWORKS))
+    p.add_argument("--no-paced", action="store_true", help="skip the 30 FPS CPU measurement")
+    p.add_argument("--json", type=Path)
+    args = p.parse_args()
+    if not DATA.is_dir():
+        print(f"bench_peers: {DATA} not found", file=sys.stderr)
+        return 2
+    threads = [int(t) for t in args.threads.split(",")]
+    runners: list[Runner] = []
+    with tempfile.TemporaryDirectory(prefix="edge-peers-") as tmp:
+        for name in args.networks.split(","):
+            float_file, int8_file = NETWORKS[name]
+            ours = build_ours(Path(tmp), float_file)
+            for t in threads:
+                for precision, lite, onnx_file in (("fp32", float_file, ours["fp32"]),
+                                                   ("int8", int8_file, ours["int8"])):
+                    if name.startswith("QAT") and precision == "fp32":
+                        continue
+                    runners += [
+                        Runner(name, "litert", precision, t, litert_step(lite, t)),
+                        Runner(name, "onnxruntime", precision, t, ort_step(onnx_file, t)),
+                        Runner(name, "edge engine", precision, t, engine_step(onnx_file, t)),
+                        Runner(name, "edge pipeline", precision, t, pipeline_step(onnx_file, t)),
+                    ]
+                    if not args.no_paced:
+                        paced = {"litert": litert_step(lite, t),
+                                 "onnxruntime": ort_step(onnx_file, t),
+                                 "edge engine": engine_step(onnx_file, t, spin=False)}
+                        for r in runners[-4:-1]:
+                            r.paced_cpu_ms = paced_cpu_ms(paced[r.runtime])
+        for r in runners:  # warm-up
+            measure(r, 20)
+            r.latencies.clear()
+            r.cpu_s = r.wall_s = 0.0
+        per_round = max(1, args.runs // args.rounds)
+        for i in range(args.rounds):
+            for r in runners:
+                measure(r, per_round)
+            print(f"round {i + 1}/{args.rounds}", file=sys.stderr)
+    results = []
+    for r in runners:
+        lat = np.percentile(r.latencies, [50, 90, 99])
+        results.append({"network": r.network, "runtime": r.runtime, "precision": r.precision,
+                        "threads": r.threads, "p50_ms": round(float(lat[0]), 4),
+                        "p90_ms": round(float(lat[1]), 4), "p99_ms": round(float(lat[2]), 4),
+                        "fps": round(len(r.latencies) / r.wall_s, 1),
+                        "cpu_ms": round(1e3 * r.cpu_s / len(r.latencies), 3),
+                        "paced30_cpu_ms": None if r.paced_cpu_ms is None
+                        else round(r.paced_cpu_ms, 3)})
+    print_table(results)
+    if args.json:
+        args.json.write_text(json.dumps({"machine": {"cpu": cpu_features(),
+                                                     "arch": platform.machine()},
+                                         "results": results}, indent=1) + "\n")
+    return 0
+
+
+def print_table(results: list[dict]) -> None:
+    cpu = cpu_features()
+    print(f"{cpu['model']}, {platform.machine()}; p50 latency (pipeline: time per frame)")
+    head = (f"{'network':<14}{'prec':<6}{'thr':>4}{'runtime':>15}{'p50 ms':>9}{'p99 ms':>9}"
+            f"{'FPS':>9}{'CPU-ms':>8}{'@30fps':>8}{'vs LiteRT':>11}{'vs ORT':>8}")
+    print(head)
+    print("-" * len(head))
+    index = {(r["network"], r["precision"], r["threads"], r["runtime"]): r for r in results}
+    for r in results:
+        lite = index.get((r["network"], r["precision"], r["threads"], "litert"))
+        bare = index.get((r["network"], r["precision"], r["threads"], "onnxruntime"))
+        vs_lite = f"{r['p50_ms'] / lite['p50_ms']:.2f}x" if lite and r is not lite else ""
+        vs_ort = f"{r['p50_ms'] / bare['p50_ms']:.2f}x" \
+            if bare and r["runtime"].startswith("edge") else ""
+        paced = f"{r['paced30_cpu_ms']:.2f}" if r["paced30_cpu_ms"] is not None else "-"
+        print(f"{r['network']:<14}{r['precision']:<6}{r['threads']:>4}{r['runtime']:>15}"
+              f"{r['p50_ms']:>9.3f}{r['p99_ms']:>9.3f}{r['fps']:>9.1f}{r['cpu_ms']:>8.2f}"
+              f"{paced:>8}{vs_lite:>11}{vs_ort:>8}")
+    print("ratios are p50 latency against LiteRT / bare onnxruntime on the same network, "
+          "precision and threads (below 1.00x: faster)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
