@@ -14,15 +14,28 @@ from edge.power import EnergyMeter
 from edge.thermal import read_thermal_state
 
 
-def rss_mb(proc_self: Path = Path("/proc/self/status")) -> float | None:
-    """Resident memory of this process in MB (VmRSS), or peak RSS where /proc is absent."""
+def _status_mb(key: str, proc_self: Path = Path("/proc/self/status")) -> float | None:
     try:
         for line in proc_self.read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) / 1024.0
     except (OSError, ValueError, IndexError):
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    return None
+
+
+def rss_peak_mb() -> float:
+    """Peak resident memory in MB: VmHWM. (ru_maxrss is no substitute: Linux carries the
+    parent's peak across fork and exec, so a child of a big process reports the parent's.)"""
+    peak = _status_mb("VmHWM")
+    return peak if peak is not None else \
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def rss_mb(proc_self: Path = Path("/proc/self/status")) -> float | None:
+    """Resident memory of this process in MB (VmRSS), or the peak where /proc is absent."""
+    now = _status_mb("VmRSS", proc_self)
+    return now if now is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 class SystemMonitor:

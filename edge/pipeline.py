@@ -21,7 +21,7 @@ from edge.errors import SourceError
 from edge.frame import Frame
 from edge.metrics import CpuClock, Latency, Rate
 from edge.model import ModelInfo
-from edge.monitor import SystemMonitor, rss_mb
+from edge.monitor import SystemMonitor, rss_mb, rss_peak_mb
 from edge.postprocess import top_k_softmax
 from edge.preprocess import DEFAULT_CROP, frame_to_input
 from edge.sources.base import Source
@@ -40,7 +40,7 @@ class Result:
     top: list[tuple[int, str, float]]  # (class index, label, probability)
     latency_ms: dict[str, float]
     trained: bool = True
-    frame: Frame | None = field(default=None, repr=False)
+    frame: Frame | None = field(default=None, repr=False)  # the newest frame, for display
 
     def to_dict(self) -> dict:
         return {
@@ -89,13 +89,13 @@ class _Slot:
 
     def __init__(self, depth: int = 4) -> None:
         self._cond = threading.Condition()
-        self._items: collections.deque[Frame] = collections.deque()
+        self._items: collections.deque = collections.deque()
         self.depth = depth
         self.closed = False
         self.dropped = 0
         self._producer_waiting = False
 
-    def put(self, frame: Frame, wait: bool, stop: threading.Event) -> None:
+    def put(self, frame, wait: bool, stop: threading.Event) -> None:
         with self._cond:
             if wait:
                 while len(self._items) >= self.depth and not stop.is_set():
@@ -108,7 +108,7 @@ class _Slot:
             self._items.append(frame)
             self._cond.notify_all()
 
-    def get(self, timeout: float) -> Frame | None:
+    def get(self, timeout: float):
         with self._cond:
             if not self._items and not self.closed:
                 self._cond.wait(timeout)
@@ -151,6 +151,7 @@ class Pipeline:
         self.cpu = CpuClock()
         self.error: BaseException | None = None
         self.latest: Result | None = None
+        self._display_frame: Frame | None = None
         self.first_result = threading.Event()
         self.source_state = "up"
         self.outages = 0
@@ -159,7 +160,7 @@ class Pipeline:
         self.started = time.monotonic()
         self.end_reason = ""
         self._slot = _Slot()
-        self._results: queue.Queue[Result | None] = queue.Queue(maxsize=1024)
+        self._results: queue.Queue[tuple | None] = queue.Queue(maxsize=256)
         self.report_dropped = 0
 
     # -- threads ---------------------------------------------------------------------------
@@ -185,8 +186,15 @@ class Pipeline:
                 self.capture_rate.tick()
                 for sink in self.frame_sinks:
                     sink.offer(frame)
+                # A lossless replay preprocesses here, overlapping with inference; a live
+                # source leaves it to the inference thread, so dropped frames cost nothing.
+                tensor, pre_ms = None, 0.0
+                if lossless and self.engine is not None and self.info is not None:
+                    t0 = time.perf_counter()
+                    tensor = frame_to_input(frame, self.info.resolution, self.options.crop)
+                    pre_ms = (time.perf_counter() - t0) * 1e3
                 before = self._slot.dropped
-                self._slot.put(frame, wait=lossless, stop=self.stop_event)
+                self._slot.put((frame, tensor, pre_ms), wait=lossless, stop=self.stop_event)
                 if self._slot.dropped != before:
                     self.drop_rate.tick()
         except SourceError as exc:
@@ -251,16 +259,14 @@ class Pipeline:
         return "; ".join([text, *problems]) if problems else text
 
     def _report(self) -> None:
-        # Polls instead of waking per result: a thread switch per frame costs the frame loop
-        # more than 20 ms of delay costs a log or a display.
+        """Postprocessing and sinks, off the inference thread: right after a large model
+        runs, the CPU's caches hold its weights and even a small softmax costs several times
+        what it does cold-free; here it overlaps with the next inference instead."""
         while True:
-            try:
-                result = self._results.get_nowait()
-            except queue.Empty:
-                time.sleep(0.02)
-                continue
-            if result is None:
+            item = self._results.get()
+            if item is None:
                 return
+            result = self._postprocess(*item)
             for sink in self.sinks:
                 try:
                     sink.handle(result)
@@ -299,13 +305,13 @@ class Pipeline:
                         break
                     next_due = max(next_due + interval, time.monotonic() - interval)
                 t_wait = time.perf_counter()
-                frame = self._slot.get(timeout=0.1)
-                if frame is None:
+                item = self._slot.get(timeout=0.1)
+                if item is None:
                     if self._slot.closed:
                         break
                     continue
                 wait_ms = (time.perf_counter() - t_wait) * 1e3
-                self._process(frame, wait_ms)
+                self._process(*item, wait_ms)
                 processed += 1
                 if opts.max_frames is not None and processed >= opts.max_frames:
                     self.end_reason = "max frames reached"
@@ -326,30 +332,41 @@ class Pipeline:
                     log.exception("closing %s failed", sink.name)
         return self.summary()
 
-    def _process(self, frame: Frame, wait_ms: float) -> None:
+    def _process(self, frame: Frame, tensor, pre_ms: float, wait_ms: float) -> None:
         self.infer_rate.tick()
         if self.engine is None or self.info is None:  # --no-infer: capture only
             return
-        t0 = time.perf_counter()
-        tensor = frame_to_input(frame, self.info.resolution, self.options.crop)
+        if tensor is None:
+            t0 = time.perf_counter()
+            tensor = frame_to_input(frame, self.info.resolution, self.options.crop)
+            pre_ms = (time.perf_counter() - t0) * 1e3
         t1 = time.perf_counter()
         logits = self.engine.run(tensor)
         t2 = time.perf_counter()
-        top = [(i, self.info.label(i), p) for i, p in top_k_softmax(logits, self.options.top_k)]
-        t3 = time.perf_counter()
-        latency = {"capture_wait": wait_ms, "preprocess": (t1 - t0) * 1e3,
-                   "inference": (t2 - t1) * 1e3, "postprocess": (t3 - t2) * 1e3,
-                   "capture_to_result": (time.monotonic_ns() - frame.t_capture_ns) / 1e6}
-        for stage, ms in latency.items():
-            self.latency[stage].add(ms)
-        result = Result(frame.seq, frame.name, frame.t_source_ns, top, latency,
-                        self.info.trained, frame)
-        self.latest = result
-        self.first_result.set()
+        # Queued results carry no pixels (a backlog of full frames could take hundreds of
+        # MB); display sinks get the newest frame instead.
+        self._display_frame = frame
         try:
-            self._results.put_nowait(result)
+            self._results.put_nowait((frame.seq, frame.name, frame.t_source_ns,
+                                      frame.t_capture_ns, logits, wait_ms, pre_ms,
+                                      (t2 - t1) * 1e3))
         except queue.Full:  # sinks cannot keep up; never stall inference for them
             self.report_dropped += 1
+
+    def _postprocess(self, seq: int, name: str, t_source_ns: int, t_capture_ns: int, logits,
+                     wait_ms: float, pre_ms: float, infer_ms: float) -> Result:
+        t0 = time.perf_counter()
+        top = [(i, self.info.label(i), p) for i, p in top_k_softmax(logits, self.options.top_k)]
+        latency = {"capture_wait": wait_ms, "preprocess": pre_ms, "inference": infer_ms,
+                   "postprocess": (time.perf_counter() - t0) * 1e3,
+                   "capture_to_result": (time.monotonic_ns() - t_capture_ns) / 1e6}
+        for stage, ms in latency.items():
+            self.latency[stage].add(ms)
+        result = Result(seq, name, t_source_ns, top, latency, self.info.trained,
+                        self._display_frame)
+        self.latest = result
+        self.first_result.set()
+        return result
 
     def stop(self) -> None:
         """Ask the loop to finish (thread- and signal-safe)."""
@@ -364,6 +381,7 @@ class Pipeline:
         cpu_s = self.cpu.seconds()
         system = self.monitor.snapshot(processed) if self.monitor else \
             {"rss_mb": round(rss_mb() or 0.0, 1)}
+        system["rss_peak_mb"] = round(rss_peak_mb(), 1)
         return {
             "source": self.source.describe(),
             "source_state": self.source_state,

@@ -23,9 +23,22 @@ def center_square(image: np.ndarray) -> np.ndarray:
     return image[top:top + side, left:left + side]
 
 
+def shrink(image: np.ndarray, size: int) -> np.ndarray:
+    """Antialiased downscale to size x size: area averaging by the whole factor (OpenCV's fast
+    path), then bilinear for the rest (less than 2x, where bilinear does not alias). Close to
+    Pillow's antialiased bilinear and several times faster than one non-integer INTER_AREA."""
+    h, w = image.shape[:2]
+    fy, fx = h // size, w // size
+    if fx >= 2 and fy >= 2:
+        image = cv2.resize(image, (w // fx, h // fy), interpolation=cv2.INTER_AREA)
+    if image.shape[:2] == (size, size):
+        return image
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
+
+
 def to_input(image: np.ndarray, order: str, size: int, crop: str = DEFAULT_CROP) -> np.ndarray:
     """Crop (``center`` square or ``full`` frame), resize to ``size``, return [1,size,size,3]
-    uint8 RGB. Downscaling uses area averaging, close to Pillow's antialiased bilinear."""
+    uint8 RGB."""
     if crop not in CROP_MODES:
         raise ValueError(f"crop must be one of {CROP_MODES}, got {crop!r}")
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -33,9 +46,8 @@ def to_input(image: np.ndarray, order: str, size: int, crop: str = DEFAULT_CROP)
     region = center_square(image) if crop == "center" else image
     h, w = region.shape[:2]
     if (h, w) != (size, size):
-        shrinking = h >= size and w >= size
-        region = cv2.resize(region, (size, size),
-                            interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        region = shrink(region, size) if h >= size and w >= size else \
+            cv2.resize(region, (size, size), interpolation=cv2.INTER_LINEAR)
     if order == "BGR":
         region = cv2.cvtColor(region, cv2.COLOR_BGR2RGB)
     elif order != "RGB":
