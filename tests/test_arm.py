@@ -1,0 +1,28 @@
+"""The aarch64 path under qemu-user: tools/arm_check.py from nothing (slow, needs root)."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import ROOT, need_shared
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_int8_bit_identical_and_fp32_close_on_emulated_pi4_and_pi5(tmp_path):
+    need_shared()
+    if shutil.which("qemu-aarch64-static") is None:
+        pytest.skip("no qemu-aarch64-static: apt-get install qemu-user-static")
+    if os.geteuid() != 0:
+        pytest.skip("needs root for unshare -m and mount --bind")
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "arm_check.py"), "--work",
+                           str(tmp_path)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if "inputs:" in line]
+    assert len(lines) == 4  # fp32 and int8 on two emulated CPUs
+    assert sum("int8" in line and "bit-identical" in line for line in lines) == 2
+    assert all("top-1 agreement 100%" in line for line in lines)
+    assert "ms" not in proc.stdout.replace("no timings", "")  # emulated times are not speed
