@@ -159,9 +159,17 @@ def _runtime(args: argparse.Namespace) -> list[Check]:
     from edge.engine import Engine
     from edge.model import read_model_info
 
+    model = args.model
+    if model.is_dir():
+        from edge.select import builds_in
+
+        try:
+            model = next(iter(builds_in(model).values()))[0]
+        except EdgeError as exc:
+            return [*checks, Check("model", "FAIL", str(exc), "convert it with edge-convert")]
     try:
-        info = read_model_info(args.model)
-        Engine(args.model, threads=1, cache_dir=None, info=info, warmup=True)
+        info = read_model_info(model)
+        Engine(model, threads=1, cache_dir=None, info=info, warmup=True)
     except EdgeError as exc:
         return [*checks, Check("model", "FAIL", str(exc), "convert it with edge-convert")]
     checks.append(Check("model", "OK" if info.trained else "WARN",

@@ -60,7 +60,13 @@ def check_config(args: argparse.Namespace, config_path) -> str:
     """--check-config: everything that can be checked without opening a device or port."""
     validate(args)
     lines = [f"config {config_path or '(none: flags only)'}: OK"]
-    if args.infer:
+    if args.infer and args.model.is_dir():
+        from edge.select import builds_in
+
+        builds = builds_in(args.model)
+        lines.append(f"model folder {args.model}: {' and '.join(sorted(builds))} builds; the "
+                     "faster here is picked at start")
+    elif args.infer:
         info = read_model_info(args.model)
         lines.append(f"model {args.model}: {info.name}, {info.classes} classes"
                      f"{'' if info.trained else ', UNTRAINED'}")
@@ -82,11 +88,16 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
     notes: list[str] = []
     validate(args)
     info = engine = None
+    cache = (args.cache_dir or default_cache_dir()) if args.cache else None
+    if args.infer and args.model.is_dir():
+        from edge.select import choose
+
+        args.model, note = choose(args.model, args.threads, cache)
+        notes.append(note)
     if args.infer:
         info = read_model_info(args.model)
     source = build_source(args, info.resolution if info else 224)
     if info is not None:
-        cache = (args.cache_dir or default_cache_dir()) if args.cache else None
         # Spin-waiting only pays when frames come back to back; between paced frames it
         # burns a core doing nothing.
         paced = args.fps_cap is not None or getattr(source, "live", False)

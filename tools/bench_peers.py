@@ -11,6 +11,11 @@ For each: latency percentiles and throughput back to back, CPU-ms per frame back
 paced at 30 FPS, at 1 and 2 threads. Configurations are interleaved in rounds so drift hits
 all alike. Ratios against LiteRT and against bare onnxruntime are the headline.
 
+Back-to-back timings run every onnxruntime session with spin-waiting off: with it on, the
+worker threads of the session timed a moment ago keep spinning and steal a core from the
+one being timed. The paced column keeps bare onnxruntime's default (spinning on) to show
+what that default costs a daemon.
+
     python tools/bench_peers.py [--runs 200] [--rounds 5] [--threads 1,2] [--json out.json]
 """
 
@@ -81,13 +86,14 @@ def litert_step(path: Path, threads: int) -> Callable[[], None]:
     return interp.invoke
 
 
-def ort_step(path: Path, threads: int) -> Callable[[], None]:
-    """Bare onnxruntime with its defaults (spinning on), the same file."""
+def ort_step(path: Path, threads: int, spin: bool = False) -> Callable[[], None]:
+    """Bare onnxruntime with its defaults (but for spinning, see above), the same file."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     inp = session.get_inputs()[0]
     x = np.random.default_rng(0).integers(0, 256, (1, *inp.shape[1:]), dtype=np.uint8)
@@ -95,7 +101,7 @@ def ort_step(path: Path, threads: int) -> Callable[[], None]:
     return lambda: session.run(None, feed)
 
 
-def engine_step(path: Path, threads: int, spin: bool = True) -> Callable[[], None]:
+def engine_step(path: Path, threads: int, spin: bool = False) -> Callable[[], None]:
     info = read_model_info(path)
     engine = Engine(path, threads=threads, spin=spin, cache_dir=None, info=info)
     x = np.random.default_rng(0).integers(0, 256, (1, info.resolution, info.resolution, 3),
@@ -107,7 +113,7 @@ def pipeline_step(path: Path, threads: int) -> Callable[[int], None]:
     """Our full pipeline (capture thread, one-frame slot, preprocessing, postprocessing,
     reporting thread) replaying n in-memory frames at the model's size as fast as possible."""
     info = read_model_info(path)
-    engine = Engine(path, threads=threads, spin=True, cache_dir=None, info=info)
+    engine = Engine(path, threads=threads, spin=False, cache_dir=None, info=info)
 
     def batch(n: int) -> None:
         source = SyntheticSource(info.resolution, info.resolution, count=n)
@@ -186,7 +192,7 @@ def main() -> int:
                     ]
                     if not args.no_paced:
                         paced = {"litert": litert_step(lite, t),
-                                 "onnxruntime": ort_step(onnx_file, t),
+                                 "onnxruntime": ort_step(onnx_file, t, spin=True),
                                  "edge engine": engine_step(onnx_file, t, spin=False)}
                         for r in runners[-4:-1]:
                             r.paced_cpu_ms = paced_cpu_ms(paced[r.runtime])
