@@ -176,6 +176,22 @@ def run_benchmark(paths: list[Path], threads: list[int], runs: int | None = 200,
     }
 
 
+def paced_cpu_ms(step, fps: float, seconds: float) -> float:
+    """Process CPU-ms per call of ``step()`` called ``fps`` times a second for ``seconds``:
+    what a frame costs a device that is mostly waiting for the next one."""
+    interval, frames = 1.0 / fps, 0
+    cpu0 = time.process_time()
+    start = next_due = time.monotonic()
+    while time.monotonic() - start < seconds:
+        delay = next_due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        next_due += interval
+        step()
+        frames += 1
+    return (time.process_time() - cpu0) / frames * 1e3
+
+
 def _quick_ms(config: Config) -> float:
     tensor = _input(config.info)
     t0 = time.perf_counter()

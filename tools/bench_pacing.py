@@ -18,11 +18,11 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
+from edge.bench import paced_cpu_ms
 from edge.engine import Engine, physical_cores
 from edge.model import read_model_info
 
@@ -35,18 +35,7 @@ def bare_paced(model: Path, fps: float, seconds: float, threads: int, spin: bool
     engine = Engine(model, threads=threads, spin=spin, info=info)
     tensor = np.random.default_rng(0).integers(0, 256, (1, info.resolution, info.resolution, 3),
                                                dtype=np.uint8)
-    interval = 1.0 / fps
-    frames = 0
-    cpu0 = time.process_time()
-    start = next_due = time.monotonic()
-    while time.monotonic() - start < seconds:
-        delay = next_due - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        next_due += interval
-        engine.run(tensor)
-        frames += 1
-    return (time.process_time() - cpu0) / frames * 1e3
+    return paced_cpu_ms(lambda: engine.run(tensor), fps, seconds)
 
 
 def edge_run_paced(model: Path, fps: float, seconds: float, threads: int) -> dict:

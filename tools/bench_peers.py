@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bench import cpu_features
+from edge.bench import cpu_features, paced_cpu_ms
 from edge.convert import ConvertOptions, convert
 from edge.engine import Engine
 from edge.model import read_model_info
@@ -141,20 +141,6 @@ def measure(r: Runner, n: int) -> None:
     r.wall_s += wall
 
 
-def paced_cpu_ms(step: Callable[[], None], fps: float = 30.0, seconds: float = 2.0) -> float:
-    interval, frames = 1.0 / fps, 0
-    cpu0 = time.process_time()
-    start = next_due = time.monotonic()
-    while time.monotonic() - start < seconds:
-        delay = next_due - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        next_due += interval
-        step()
-        frames += 1
-    return (time.process_time() - cpu0) / frames * 1e3
-
-
 def build_ours(workdir: Path, float_file: Path) -> dict[str, Path]:
     report = convert(ConvertOptions(output=workdir / float_file.stem, weights=str(float_file),
                                     calibration=DATA / "photos"), log=lambda _: None)
@@ -195,7 +181,7 @@ def main() -> int:
                                  "onnxruntime": ort_step(onnx_file, t, spin=True),
                                  "edge engine": engine_step(onnx_file, t, spin=False)}
                         for r in runners[-4:-1]:
-                            r.paced_cpu_ms = paced_cpu_ms(paced[r.runtime])
+                            r.paced_cpu_ms = paced_cpu_ms(paced[r.runtime], fps=30.0, seconds=2.0)
         for r in runners:  # warm-up
             measure(r, 20)
             r.latencies.clear()

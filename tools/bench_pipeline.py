@@ -28,6 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.bench import paced_cpu_ms
 from edge.convert import ConvertOptions, convert
 from edge.engine import Engine, physical_cores
 from edge.model import read_model_info
@@ -135,16 +136,7 @@ def main() -> int:
                  for w, h in ((size, size), (640, 480))}
         alone = Engine(model, threads=args.threads, spin=False, info=info)
         x = np.zeros((1, size, size, 3), np.uint8)
-        frames, cpu0 = 0, time.process_time()
-        start = next_due = time.monotonic()
-        while time.monotonic() - start < args.seconds:
-            delay = next_due - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            next_due += 1 / 30
-            alone.run(x)
-            frames += 1
-        alone_ms = (time.process_time() - cpu0) / frames * 1e3
+        alone_ms = paced_cpu_ms(lambda: alone.run(x), 30.0, args.seconds)
         paced_ratio = {k: v["cpu_ms_per_frame"] / alone_ms for k, v in paced.items()}
 
         start_s = cold_start(model, DATA / "photos", tmp / "cache")
