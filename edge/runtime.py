@@ -115,7 +115,11 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
     if args.record is not None:
         from edge.sinks.recorder import Recorder
 
-        frame_sinks.append(Recorder(args.record))
+        recorder = Recorder(args.record)
+        frame_sinks.append(recorder)
+        if recorder.folder != args.record:
+            notes.append(f"{args.record} already holds a recording: recording into "
+                         f"{recorder.folder}")
     if args.http is not None:
         from edge.sinks.http import HttpSink, parse_bind
 

@@ -134,6 +134,12 @@ def test_record_then_replay_keeps_frames_and_timestamps(random_model, tmp_path):
     gaps = np.diff([m["t_ns"] for m in manifest]) / 1e6
     assert gaps.min() > 0 and np.median(gaps) == pytest.approx(25.0, abs=5)
 
+    # recording again into the same folder starts a new recording beside it
+    again = edge_run("--synthetic", "--no-infer", "--record", rec, "--max-frames", "3", "-q")
+    assert again.returncode == 0, again.stderr
+    assert f"recording into {rec}.1" in again.stderr
+    assert len((rec / "manifest.jsonl").read_text().splitlines()) == len(manifest)
+
     out = tmp_path / "replay.jsonl"
     proc = edge_run("--replay", rec, "--model", random_model, "--results", out, "-q",
                     "--realtime")

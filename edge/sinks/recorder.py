@@ -22,11 +22,21 @@ from edge.sources.replay import MANIFEST
 log = logging.getLogger(__name__)
 
 
+def free_folder(folder: Path) -> Path:
+    """``folder``, or when it already holds a recording the first free ``folder.1``,
+    ``folder.2``...: a restarted service starts a new recording and never touches the old."""
+    candidate, n = folder, 0
+    while (candidate / MANIFEST).exists():
+        n += 1
+        candidate = folder.with_name(f"{folder.name}.{n}")
+    return candidate
+
+
 class Recorder(FrameSink):
     name = "recorder"
 
     def __init__(self, folder: Path, quality: int = 95, queue_size: int = 32) -> None:
-        self.folder = Path(folder)
+        self.folder = free_folder(Path(folder))
         self.quality = quality
         self.written = 0
         self.dropped = 0
@@ -38,9 +48,6 @@ class Recorder(FrameSink):
         except OSError as exc:
             raise EdgeError(f"{self.folder}: cannot create recording folder "
                             f"({exc.strerror})") from exc
-        if (self.folder / MANIFEST).exists():
-            raise EdgeError(f"{self.folder}: already holds a recording ({MANIFEST}); "
-                            "record into a new folder")
 
     def open(self, pipeline: Pipeline) -> None:
         self._manifest = open(self.folder / MANIFEST, "a", encoding="utf-8")  # noqa: SIM115
