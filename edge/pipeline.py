@@ -56,12 +56,16 @@ class Sink:
     anything slow (encoding, network) belongs to the sink's own threads."""
 
     name = "sink"
+    main_thread = False  # True: pump() is called from the pipeline's main thread
 
     def open(self, pipeline: Pipeline) -> None:
         """Called once before the first result."""
 
     def handle(self, result: Result) -> None:
         """Called for every result, in order."""
+
+    def pump(self) -> None:
+        """For main_thread sinks: called often from the main thread (GUI event loops)."""
 
     def close(self) -> None:
         """Called once after the last result."""
@@ -293,9 +297,12 @@ class Pipeline:
         interval = 1.0 / opts.fps_cap if opts.fps_cap else 0.0
         next_due = time.monotonic()
         processed = 0
+        pumped = [s for s in self.sinks if s.main_thread]
         try:
             while not self.stop_event.is_set():
                 self._beat["inference"] = time.monotonic()
+                for sink in pumped:
+                    sink.pump()
                 if opts.duration is not None and time.monotonic() - self.started >= opts.duration:
                     self.end_reason = "duration reached"
                     break

@@ -1,8 +1,14 @@
-"""An OpenCV window with the frame, the top-5 and FPS, where a display and a GUI build exist."""
+"""An OpenCV window with the frame, the top-5 and FPS, where a display and a GUI build exist.
+
+GUI toolkits draw only from the thread that made the window, so handle() (reporting thread)
+just keeps the newest result and pump(), which the pipeline calls from its main thread at
+most ~30 times a second, shows it.
+"""
 
 from __future__ import annotations
 
 import os
+import time
 
 import cv2
 
@@ -27,13 +33,28 @@ class WindowSink(Sink):
     """Shows results; 'q' or Esc in the window stops the run."""
 
     name = "window"
+    main_thread = True
+    interval = 1 / 30
+
+    def __init__(self) -> None:
+        self._pending: Result | None = None
+        self._last = 0.0
 
     def open(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
-        cv2.namedWindow(TITLE, cv2.WINDOW_NORMAL)
+        cv2.namedWindow(TITLE, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
 
     def handle(self, result: Result) -> None:
-        cv2.imshow(TITLE, draw(result, self._pipeline.infer_rate.per_second()))
+        self._pending = result
+
+    def pump(self) -> None:
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            return
+        self._last = now
+        result, self._pending = self._pending, None
+        if result is not None:
+            cv2.imshow(TITLE, draw(result, self._pipeline.infer_rate.per_second()))
         if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
             self._pipeline.stop()
 
