@@ -37,7 +37,7 @@ def default_cache_dir() -> Path:
     return Path(base) / "edge"
 
 
-def _cpu_key() -> str:
+def cpu_key() -> str:
     """What the optimised graph depends on besides the model: CPU and onnxruntime version."""
     import onnxruntime as ort
 
@@ -85,7 +85,7 @@ class Engine:
         cached = tmp = None
         if cache_dir is not None:
             try:
-                cached = Path(cache_dir) / f"{sha256_file(self.path)[:24]}-{_cpu_key()}.ort.onnx"
+                cached = Path(cache_dir) / f"{sha256_file(self.path)[:24]}-{cpu_key()}.ort.onnx"
             except OSError as exc:
                 raise ModelError(f"{self.path}: cannot read model ({exc.strerror})") from exc
             if cached.is_file():

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.engine import Engine, _cpu_key
+from edge.engine import Engine, cpu_key
 from edge.errors import ModelError
 from edge.fileio import sha256_file, write_bytes_atomic
 from edge.model import ModelInfo, read_model_info
@@ -57,7 +57,7 @@ def choose(folder: Path, threads: int | None, cache_dir: Path | None,
         precision, (path, _) = next(iter(builds.items()))
         return path, f"model {path.name} ({precision}: the only build in {folder})"
     (fp32, info), (int8, _) = builds["fp32"], builds["int8"]
-    key = f"{sha256_file(fp32)[:16]}-{sha256_file(int8)[:16]}-{_cpu_key()}-t{threads or 0}"
+    key = f"{sha256_file(fp32)[:16]}-{sha256_file(int8)[:16]}-{cpu_key()}-t{threads or 0}"
     record = Path(cache_dir) / f"precision-{key}.json" if cache_dir else None
     verdict = None
     if record is not None and record.is_file():

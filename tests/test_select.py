@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from edge.engine import _cpu_key
+from edge.engine import cpu_key
 from edge.errors import ModelError
 from edge.fileio import sha256_file
 from edge.select import builds_in, choose
@@ -39,7 +39,7 @@ def test_measures_once_then_remembers(folder, tmp_path):
 def test_picks_fp32_and_says_why_when_int8_is_slower(folder, tmp_path):
     builds = builds_in(folder)
     fp32, int8 = builds["fp32"][0], builds["int8"][0]
-    key = f"{sha256_file(fp32)[:16]}-{sha256_file(int8)[:16]}-{_cpu_key()}-t2"
+    key = f"{sha256_file(fp32)[:16]}-{sha256_file(int8)[:16]}-{cpu_key()}-t2"
     (tmp_path / f"precision-{key}.json").write_text(json.dumps({"int8_ms": 13.0,
                                                                 "fp32_ms": 10.0}))
     path, note = choose(folder, threads=2, cache_dir=tmp_path)

@@ -108,8 +108,6 @@ def build_model(spec: MobileNetSpec, weights: Weights, info: ModelInfo,
 
 
 def set_metadata(model: onnx.ModelProto, info: ModelInfo) -> None:
-    """Replace the ``edge`` metadata entry of ``model`` with ``info``."""
-    kept = [p for p in model.metadata_props if p.key != META_KEY]
-    del model.metadata_props[:]
-    model.metadata_props.extend(kept)
-    helper.set_model_props(model, {**{p.key: p.value for p in kept}, META_KEY: info.to_json()})
+    """Replace the ``edge`` metadata entry of ``model`` with ``info``, keeping the others."""
+    props = {p.key: p.value for p in model.metadata_props}
+    helper.set_model_props(model, {**props, META_KEY: info.to_json()})
