@@ -19,7 +19,8 @@ from importlib import resources
 import cv2
 
 from edge.errors import EdgeError
-from edge.pipeline import Pipeline, Result, Sink
+from edge.pipeline import Pipeline
+from edge.sinks.base import Result, Sink
 from edge.sinks.overlay import draw
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from edge.errors import EdgeError
-from edge.pipeline import Pipeline, Result, Sink
+from edge.pipeline import Pipeline
+from edge.sinks.base import Result, Sink
 
 log = logging.getLogger(__name__)
 

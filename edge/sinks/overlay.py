@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.pipeline import Result
+from edge.sinks.base import Result
 
 
 def draw(result: Result, fps: float, max_width: int = 960) -> np.ndarray:

@@ -16,7 +16,8 @@ import cv2
 
 from edge.errors import EdgeError
 from edge.frame import Frame
-from edge.pipeline import FrameSink, Pipeline
+from edge.pipeline import Pipeline
+from edge.sinks.base import FrameSink
 from edge.sources.replay import MANIFEST
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,8 @@ import sys
 import time
 from typing import TextIO
 
-from edge.pipeline import Pipeline, Result, Sink
+from edge.pipeline import Pipeline
+from edge.sinks.base import Result, Sink
 
 
 def status_line(result: Result, stats: dict) -> str:

@@ -12,7 +12,8 @@ import time
 
 import cv2
 
-from edge.pipeline import Pipeline, Result, Sink
+from edge.pipeline import Pipeline
+from edge.sinks.base import Result, Sink
 from edge.sinks.overlay import draw
 
 TITLE = "edge"
