@@ -73,7 +73,6 @@ class Engine:
         self.info = info
         self.threads = threads or physical_cores()
         self.spin = spin
-        self.cache_hit = False
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1
@@ -89,7 +88,7 @@ class Engine:
             except OSError as exc:
                 raise ModelError(f"{self.path}: cannot read model ({exc.strerror})") from exc
             if cached.is_file():
-                source, self.cache_hit = cached, True
+                source = cached
                 opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
             else:
                 try:

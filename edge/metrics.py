@@ -83,11 +83,16 @@ class Latency:
             self._run[self._n] = ms
             self._n += 1
 
-    def summary(self) -> dict[str, dict[str, float | None]]:
+    def summary(self, run: bool = True) -> dict[str, dict[str, float | None]]:
+        """Percentiles of the sliding window and, unless ``run`` is False, of the whole run
+        (up to a million samples: not something to sort several times a second)."""
         with self._lock:
             recent = list(self._recent)
-            run = self._run[: self._n].copy()
-        return {"window": percentiles(recent), "run": percentiles(run)}
+            whole = self._run[: self._n].copy() if run else None
+        out = {"window": percentiles(recent)}
+        if whole is not None:
+            out["run"] = percentiles(whole)
+        return out
 
 
 class CpuClock:

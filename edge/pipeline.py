@@ -329,8 +329,9 @@ class Pipeline:
         self.stop_event.set()
 
     # -- figures ---------------------------------------------------------------------------
-    def stats(self) -> dict:
-        """A snapshot of the live figures, for the status line, /stats and the summary."""
+    def stats(self, run_percentiles: bool = True) -> dict:
+        """A snapshot of the live figures, for the status line, /stats and the summary.
+        Frequent callers that only show the recent window pass ``run_percentiles=False``."""
         now = time.monotonic()
         processed = self.infer_rate.count
         cpu_s = self.cpu.seconds()
@@ -353,7 +354,8 @@ class Pipeline:
                     "inference": round(self.infer_rate.per_second(now), 2),
                     "dropped": round(self.drop_rate.per_second(now), 2),
                     "inference_overall": round(self.infer_rate.overall(now), 2)},
-            "latency_ms": {stage: lat.summary() for stage, lat in self.latency.items()},
+            "latency_ms": {stage: lat.summary(run_percentiles)
+                           for stage, lat in self.latency.items()},
             "cpu_s": round(cpu_s, 3),
             "cpu_ms_per_frame": round(1e3 * cpu_s / processed, 3) if processed else None,
             "latest": self.latest.to_dict() if self.latest else None,

@@ -151,10 +151,9 @@ def test_ready_watchdog_status_and_a_camera_that_comes_and_goes(tmp_path, model)
         assert values["edge_source_up"] == 1
         assert values['edge_frames_total{kind="processed"}'] > processed_during + 5
     finally:
-        out, err, elapsed = stop(proc, listener)
+        _, err, elapsed = stop(proc, listener)
     assert proc.returncode == 0 and elapsed < 2.0
     assert "retrying in" in err and "is back after" in err
-    assert "1 outage" in out or "frames" in out
 
 
 def test_a_hung_capture_stops_feeding_the_watchdog(tmp_path, model):

@@ -50,7 +50,7 @@ def bare_fps(engine: Engine, size: int, n: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def pipeline_fps(engine: Engine, source, n: int | None = None) -> float:
+def pipeline_fps(engine: Engine, source) -> float:
     source.open()
     t0 = time.perf_counter()
     summary = Pipeline(source, engine, engine.info).run()

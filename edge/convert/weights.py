@@ -14,7 +14,6 @@ import numpy as np
 from edge.convert.spec import BLOCKS, MobileNetSpec, Padding
 from edge.errors import EdgeError
 
-N_CONVS = 1 + 2 * len(BLOCKS)
 # (x - 127.5) / 127.5 per channel: the TF/Keras "tf" mode and timm's mean=std=0.5.
 TF_NORMALISATION = {"mean": [127.5, 127.5, 127.5], "std": [127.5, 127.5, 127.5]}
 

@@ -69,7 +69,7 @@ class JsonlSink(Sink):
         now = time.monotonic()
         if self._pipeline is not None and now - self._last >= self.metrics_every:
             self._last = now
-            line["metrics"] = brief(self._pipeline.stats())
+            line["metrics"] = brief(self._pipeline.stats(run_percentiles=False))
         data = json.dumps(line, separators=(",", ":")) + "\n"
         try:
             if self.max_bytes and self._good + len(data) > self.max_bytes and self._good:

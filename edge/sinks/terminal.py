@@ -54,7 +54,7 @@ class TerminalSink(Sink):
         if now - self._last < self.interval or self._pipeline is None:
             return
         self._last = now
-        line = status_line(result, self._pipeline.stats())
+        line = status_line(result, self._pipeline.stats(run_percentiles=False))
         if self.tty:
             self.stream.write("\r" + line.ljust(self._width))
             self._width = len(line)
