@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from edge import __version__
-from edge.engine import Engine, physical_cores
-from edge.metrics import percentiles
+from edge.engine import Engine
+from edge.machine import cpu_features, physical_cores
 from edge.model import ModelInfo, alpha_text, read_model_info
-from edge.power import EnergyMeter, PowerReader, PowerSample, default_readers
-from edge.thermal import read_thermal_state
+from edge.telemetry.metrics import percentiles
+from edge.telemetry.power import EnergyMeter, PowerReader, PowerSample, default_readers
+from edge.telemetry.thermal import read_thermal_state
 
 
 @dataclass
@@ -41,30 +42,6 @@ class Config:
     @property
     def label(self) -> str:
         return f"{self.path.name} @{self.threads}t"
-
-
-def cpu_features() -> dict:
-    """CPU model and the instructions onnxruntime's int8 kernels care about."""
-    model, flags = platform.processor() or "unknown", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            key = key.strip()
-            if key in ("model name", "Model", "Hardware") and model in ("unknown", ""):
-                model = value.strip()
-            elif key in ("flags", "Features"):
-                flags |= set(value.split())
-            elif key == "CPU part" and model in ("unknown", ""):
-                model = f"ARM CPU part {value.strip()}"
-    except OSError:
-        pass
-    return {
-        "model": model,
-        "dot_product": bool(flags & {"asimddp", "avx512_vnni", "avx_vnni", "avxvnni"}),
-        "int8_matmul": bool(flags & {"i8mm", "amx_int8"}),
-        "features": sorted(flags & {"neon", "asimd", "asimddp", "i8mm", "sve", "avx2",
-                                    "avx512f", "avx512_vnni", "avx_vnni", "fma", "amx_int8"}),
-    }
 
 
 def environment() -> dict:

@@ -70,8 +70,8 @@ def _convert(argv: list[str] | None) -> int:
     import json
 
     from edge.convert import ConvertOptions, convert, resolve_spec
+    from edge.convert.download import load_weights
     from edge.convert.report import format_report
-    from edge.convert.sources import load_weights
     from edge.convert.spec import explain
 
     args = convert_parser().parse_args(argv)
@@ -249,8 +249,8 @@ def _bench(argv: list[str] | None) -> int:
     import json
 
     from edge.bench import format_table, plot, run_benchmark, sustained
-    from edge.engine import physical_cores
     from edge.fileio import write_bytes_atomic
+    from edge.machine import physical_cores
     from edge.model import read_model_info
 
     args = bench_parser().parse_args(argv)

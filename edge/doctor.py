@@ -90,7 +90,7 @@ def _video_group() -> Check:
 
 
 def _vcgencmd() -> list[Check]:
-    from edge.thermal import decode_throttled, read_throttled
+    from edge.telemetry.thermal import decode_throttled, read_throttled
 
     if shutil.which("vcgencmd") is None:
         return [Check("vcgencmd", "SKIP", "not installed (not a Raspberry Pi?)")]
@@ -110,7 +110,7 @@ def _vcgencmd() -> list[Check]:
 
 
 def _system() -> list[Check]:
-    from edge.thermal import read_cpu_clock
+    from edge.telemetry.thermal import read_cpu_clock
 
     checks = []
     bits = struct.calcsize("P") * 8
@@ -145,7 +145,7 @@ def _disk(args: argparse.Namespace) -> Check:
 def _runtime(args: argparse.Namespace) -> list[Check]:
     import onnxruntime as ort
 
-    from edge.bench import cpu_features
+    from edge.machine import cpu_features
 
     cpu = cpu_features()
     checks = [Check("onnxruntime", "OK", f"{ort.__version__}, providers "
@@ -161,7 +161,7 @@ def _runtime(args: argparse.Namespace) -> list[Check]:
 
     model = args.model
     if model.is_dir():
-        from edge.select import builds_in
+        from edge.choice import builds_in
 
         try:
             model = next(iter(builds_in(model).values()))[0]

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import platform
 from pathlib import Path
 
 import numpy as np
 
 from edge.errors import ModelError
 from edge.fileio import sha256_file
+from edge.machine import cpu_fingerprint, physical_cores
 from edge.model import INPUT_NAME, OUTPUT_NAME, ModelInfo
 
 log = logging.getLogger(__name__)
-
-
-def physical_cores() -> int:
-    """Physical cores (onnxruntime's own default thread count), from sysfs where it exists."""
-    cores = set()
-    for topo in Path("/sys/devices/system/cpu").glob("cpu[0-9]*/topology"):
-        try:
-            cores.add(((topo / "physical_package_id").read_text().strip(),
-                       (topo / "core_id").read_text().strip()))
-        except OSError:
-            continue
-    return len(cores) or os.cpu_count() or 1
 
 
 def default_cache_dir() -> Path:
@@ -41,17 +28,7 @@ def cpu_key() -> str:
     """What the optimised graph depends on besides the model: CPU and onnxruntime version."""
     import onnxruntime as ort
 
-    cpu = platform.machine()
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        flags = next((ln for ln in text.splitlines()
-                      if ln.startswith(("flags", "Features"))), "")
-        model = next((ln for ln in text.splitlines()
-                      if ln.startswith(("model name", "CPU part"))), "")
-        cpu += model + flags
-    except OSError:
-        pass
-    return f"ort{ort.__version__}-" + hashlib.sha256(cpu.encode()).hexdigest()[:12]
+    return f"ort{ort.__version__}-{cpu_fingerprint()}"
 
 
 class Engine:

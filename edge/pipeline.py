@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from edge.engine import Engine
 from edge.errors import SourceError
 from edge.frame import Frame
-from edge.metrics import CpuClock, Latency, Rate
 from edge.model import ModelInfo
-from edge.monitor import SystemMonitor, rss_mb, rss_peak_mb
 from edge.postprocess import top_k_softmax
 from edge.preprocess import DEFAULT_CROP, frame_to_input
 from edge.sinks.base import FrameSink, Result, Sink
 from edge.sources.base import Source
+from edge.telemetry.metrics import CpuClock, Latency, Rate
+from edge.telemetry.monitor import SystemMonitor, rss_mb, rss_peak_mb
 
 log = logging.getLogger(__name__)
 STAGES = ("capture_wait", "preprocess", "inference", "postprocess", "capture_to_result")

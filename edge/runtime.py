@@ -10,9 +10,9 @@ from edge.config import chosen_sources
 from edge.engine import Engine, default_cache_dir
 from edge.errors import EdgeError
 from edge.model import read_model_info
-from edge.monitor import SystemMonitor
 from edge.pipeline import Options, Pipeline
 from edge.sources.base import Source
+from edge.telemetry.monitor import SystemMonitor
 
 
 def build_source(args: argparse.Namespace, model_size: int) -> Source:
@@ -61,7 +61,7 @@ def check_config(args: argparse.Namespace, config_path) -> str:
     validate(args)
     lines = [f"config {config_path or '(none: flags only)'}: OK"]
     if args.infer and args.model.is_dir():
-        from edge.select import builds_in
+        from edge.choice import builds_in
 
         builds = builds_in(args.model)
         lines.append(f"model folder {args.model}: {' and '.join(sorted(builds))} builds; the "
@@ -90,7 +90,7 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
     info = engine = None
     cache = (args.cache_dir or default_cache_dir()) if args.cache else None
     if args.infer and args.model.is_dir():
-        from edge.select import choose
+        from edge.choice import choose
 
         args.model, note = choose(args.model, args.threads, cache)
         notes.append(note)

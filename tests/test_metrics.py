@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from edge.metrics import CpuClock, Latency, Rate, percentiles
+from edge.telemetry.metrics import CpuClock, Latency, Rate, percentiles
 
 
 def test_percentiles_match_numpy():

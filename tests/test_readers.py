@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from edge import power, thermal
+from edge.telemetry import power, thermal
 
 # What `vcgencmd` prints on a Raspberry Pi (formats as documented and published).
 THROTTLED = "throttled=0x50005\n"

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
+from edge.choice import builds_in, choose
 from edge.engine import cpu_key
 from edge.errors import ModelError
 from edge.fileio import sha256_file
-from edge.select import builds_in, choose
 
 from .conftest import BIN
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 
 from edge.convert import ConvertOptions, convert
+from edge.machine import cpu_features
 from edge.sources.replay import ImageFolderSource
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,7 +75,7 @@ def main() -> int:
         "calibration_tensors": report["calibration"]["tensors"],
         "wall_s": round(wall, 2),
         "stages_s": report["timings"],
-        "machine": {"cpu": _cpu_model(), "cores": _cores(), "arch": platform.machine(),
+        "machine": {"cpu": cpu_features()["model"], "cores": _cores(), "arch": platform.machine(),
                     "python": platform.python_version(),
                     "onnxruntime": report["environment"]["onnxruntime"]},
     }
@@ -87,15 +88,6 @@ def main() -> int:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     return 0
 
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("model name", "Model")):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _cores() -> int:

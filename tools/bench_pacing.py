@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from edge.bench import paced_cpu_ms
-from edge.engine import Engine, physical_cores
+from edge.engine import Engine
+from edge.machine import physical_cores
 from edge.model import read_model_info
 
 BIN = Path(sys.executable).parent

@@ -33,9 +33,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bench import cpu_features, paced_cpu_ms
+from edge.bench import paced_cpu_ms
 from edge.convert import ConvertOptions, convert
 from edge.engine import Engine
+from edge.machine import cpu_features
 from edge.model import read_model_info
 from edge.pipeline import Options, Pipeline
 from edge.sources.synthetic import SyntheticSource

@@ -30,7 +30,8 @@ import numpy as np
 
 from edge.bench import paced_cpu_ms
 from edge.convert import ConvertOptions, convert
-from edge.engine import Engine, physical_cores
+from edge.engine import Engine
+from edge.machine import physical_cores
 from edge.model import read_model_info
 from edge.pipeline import Pipeline
 from edge.preprocess import to_input

@@ -17,9 +17,9 @@ import onnx
 
 from edge import __version__
 from edge.convert.build import build_model, set_metadata
+from edge.convert.download import load_weights
 from edge.convert.quantize import CALIBRATION_METHODS, FrameSet, load_frames, quantize
 from edge.convert.report import build_report
-from edge.convert.sources import load_weights
 from edge.convert.spec import MobileNetSpec
 from edge.convert.verify import compare
 from edge.convert.weights import TF_NORMALISATION, Weights, random_weights

@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from edge.thermal import THROTTLE_BITS
+from edge.telemetry.thermal import THROTTLE_BITS
 
 
 class PipelineCollector:

@@ -7,13 +7,10 @@ a missing tool or garbage. Paths are parameters so tests can point them at a fak
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SYS = Path("/sys")
+from edge.machine import SYS, Runner, read_text, run_vcgencmd, vcgencmd
 
 # vcgencmd get_throttled bits, as documented by Raspberry Pi
 THROTTLE_BITS = {
@@ -43,33 +40,6 @@ class Value:
         return out
 
 
-Runner = Callable[[list[str]], "tuple[int, str] | None"]
-
-
-def run_vcgencmd(args: list[str], timeout: float = 2.0) -> tuple[int, str] | None:
-    """(exit code, stdout) of ``vcgencmd ARGS``, or None when vcgencmd is not installed."""
-    exe = shutil.which("vcgencmd")
-    if exe is None:
-        return None
-    try:
-        proc = subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return 1, str(exc)
-    return proc.returncode, proc.stdout + proc.stderr
-
-
-def _vcgencmd(args: list[str], runner: Runner) -> tuple[str | None, str]:
-    """(stdout, "") or (None, reason)."""
-    out = runner(args)
-    if out is None:
-        return None, "vcgencmd not installed (not a Raspberry Pi?)"
-    code, text = out
-    if code != 0:
-        hint = " (needs /dev/vcio: add the user to the 'video' group)" \
-            if "vcio" in text or "ermission" in text else ""
-        return None, f"vcgencmd {' '.join(args)} failed: {text.strip()[:120]}{hint}"
-    return text, ""
-
 
 def parse_throttled(text: str) -> Value:
     """``throttled=0x50005`` -> the hex mask; flags decoded by :func:`decode_throttled`."""
@@ -88,7 +58,7 @@ def decode_throttled(mask: str) -> dict[str, list[str]]:
 
 
 def read_throttled(runner: Runner = run_vcgencmd) -> Value:
-    text, why = _vcgencmd(["get_throttled"], runner)
+    text, why = vcgencmd(["get_throttled"], runner)
     return Value(None, "vcgencmd get_throttled", why) if text is None else parse_throttled(text)
 
 
@@ -105,19 +75,19 @@ def read_temperature(sys_root: Path = SYS, runner: Runner = run_vcgencmd) -> Val
     zones = sorted((sys_root / "class/thermal").glob("thermal_zone*"))
     preferred = ("cpu-thermal", "x86_pkg_temp", "soc_thermal", "cpu_thermal", "k10temp")
     ranked = sorted(zones, key=lambda z: next(
-        (i for i, p in enumerate(preferred) if _read(z / "type") == p), len(preferred)))
+        (i for i, p in enumerate(preferred) if read_text(z / "type") == p), len(preferred)))
     problems = []
     for zone in ranked:
-        raw = _read(zone / "temp")
+        raw = read_text(zone / "temp")
         try:
             celsius = int(raw) / 1000.0
         except (TypeError, ValueError):
             problems.append(f"{zone / 'temp'}: {raw!r}")
             continue
         if -40 <= celsius <= 150:
-            return Value(celsius, f"{zone / 'temp'} ({_read(zone / 'type') or '?'})")
+            return Value(celsius, f"{zone / 'temp'} ({read_text(zone / 'type') or '?'})")
         problems.append(f"{zone / 'temp'}: implausible {celsius} C")
-    text, why = _vcgencmd(["measure_temp"], runner)
+    text, why = vcgencmd(["measure_temp"], runner)
     if text is not None:
         return parse_measure_temp(text)
     reason = "; ".join(problems) if problems else "no thermal zone in " \
@@ -128,14 +98,14 @@ def read_temperature(sys_root: Path = SYS, runner: Runner = run_vcgencmd) -> Val
 def read_cpu_clock(sys_root: Path = SYS, cpu: int = 0) -> tuple[Value, Value]:
     """(current frequency in MHz, governor) of one CPU from cpufreq."""
     base = sys_root / f"devices/system/cpu/cpu{cpu}/cpufreq"
-    raw = _read(base / "scaling_cur_freq")
+    raw = read_text(base / "scaling_cur_freq")
     try:
         freq = Value(int(raw) / 1000.0, str(base / "scaling_cur_freq"))
     except (TypeError, ValueError):
         freq = Value(None, str(base / "scaling_cur_freq"),
                      "no cpufreq (virtual machine or driver missing)" if raw is None
                      else f"unexpected {raw!r}")
-    governor = _read(base / "scaling_governor")
+    governor = read_text(base / "scaling_governor")
     gov = Value(governor, str(base / "scaling_governor")) if governor and governor.isprintable() \
         else Value(None, str(base / "scaling_governor"), "no cpufreq governor")
     return freq, gov
@@ -161,10 +131,3 @@ def read_thermal_state(sys_root: Path = SYS, runner: Runner = run_vcgencmd) -> T
     throttled = read_throttled(runner)
     words = decode_throttled(throttled.value) if isinstance(throttled.value, str) else {}
     return ThermalState(read_temperature(sys_root, runner), freq, gov, throttled, words)
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text().strip()
-    except (OSError, UnicodeDecodeError):
-        return None

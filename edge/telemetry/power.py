@@ -19,10 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.thermal import Runner, _read, _vcgencmd, run_vcgencmd
+from edge.machine import PROC, SYS, Runner, read_text, run_vcgencmd, vcgencmd
 
-SYS = Path("/sys")
-PROC = Path("/proc")
 INA_NAMES = {"ina209", "ina219", "ina220", "ina226", "ina230", "ina231", "ina238", "ina260",
              "ina2xx", "ina3221"}
 # (idle W, all cores busy W) for the whole board, from commonly published measurements of
@@ -89,7 +87,7 @@ class PmicReader(PowerReader):
         self.runner = runner
 
     def sample(self) -> PowerSample:
-        text, why = _vcgencmd(["pmic_read_adc"], self.runner)
+        text, why = vcgencmd(["pmic_read_adc"], self.runner)
         if text is None:
             return PowerSample(self.name, reason=why)
         watts, why = parse_pmic(text)
@@ -107,12 +105,12 @@ class HwmonReader(PowerReader):
 
     def sample(self) -> PowerSample:
         devices = sorted(self.root.glob("hwmon*"))
-        found = [d for d in devices if (_read(d / "name") or "") in INA_NAMES]
+        found = [d for d in devices if (read_text(d / "name") or "") in INA_NAMES]
         if not found:
             return PowerSample(self.name, reason=f"no INA2xx power monitor in {self.root}")
         problems = []
         for dev in found:
-            label = f"hwmon {_read(dev / 'name')} ({dev.name})"
+            label = f"hwmon {read_text(dev / 'name')} ({dev.name})"
             power = _number(dev / "power1_input")
             energy = _number(dev / "energy1_input")
             if power is not None or energy is not None:
@@ -152,18 +150,18 @@ class RaplReader(PowerReader):
                 delta += int(wrap) + 1 if wrap else 0
             self._total[zone] = self._total.get(zone, 0) + int(delta)
             self._last[zone] = int(raw)
-        names = ",".join(_read(z / "name") or z.name for z in zones)
+        names = ",".join(read_text(z / "name") or z.name for z in zones)
         return PowerSample(f"rapl ({names})", energy_j=sum(self._total.values()) / 1e6)
 
 
 def board_model(proc_root: Path = PROC) -> str | None:
-    raw = _read(proc_root / "device-tree/model")
+    raw = read_text(proc_root / "device-tree/model")
     return raw.rstrip("\x00").split(" Rev ")[0] if raw else None
 
 
 def cpu_times(proc_root: Path = PROC) -> tuple[float, float] | None:
     """(busy, total) jiffies from the aggregate ``cpu`` line of /proc/stat."""
-    raw = _read(proc_root / "stat")
+    raw = read_text(proc_root / "stat")
     if not raw or not raw.startswith("cpu "):
         return None
     try:
@@ -325,7 +323,7 @@ class EnergyMeter:
 
 
 def _number(path: Path) -> float | None:
-    raw = _read(path)
+    raw = read_text(path)
     try:
         return float(raw) if raw is not None else None
     except ValueError:

@@ -10,8 +10,8 @@ import resource
 import threading
 from pathlib import Path
 
-from edge.power import EnergyMeter
-from edge.thermal import read_thermal_state
+from edge.telemetry.power import EnergyMeter
+from edge.telemetry.thermal import read_thermal_state
 
 
 def _status_mb(key: str, proc_self: Path = Path("/proc/self/status")) -> float | None:
