@@ -1,4 +1,7 @@
-"""Shared fixtures: the team's real data in ../shared/data (skipped with a reason when absent)."""
+"""Shared fixtures. The repository's own data (``data/``: two real quantization-aware-trained
+MobileNetV1 files, twelve photos, LiteRT's reference predictions) is always there; the team's
+larger set in ../shared/data (the float model, LiteRT peer files) is optional and tests that
+need it skip with a reason when it is absent."""
 
 from __future__ import annotations
 
@@ -9,37 +12,35 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "data"
+MODELS = DATA / "models"
+PHOTOS = DATA / "photos"
+QUANT_025 = MODELS / "mobilenet_v1_0.25_128_quant.tflite"  # small and fast: most tests
+QUANT_05 = MODELS / "mobilenet_v1_0.5_160_quant.tflite"  # the demo's model
 SHARED = ROOT.parent / "shared" / "data"
-MODELS = SHARED / "mobilenet_v1"
-PHOTOS = SHARED / "photos"
-LABELS = MODELS / "imagenet_labels.txt"
 BIN = Path(sys.executable).parent
 
 
-def need_shared() -> Path:
+def need_shared(what: str = "the float TFLite model and LiteRT peer files") -> Path:
     if not (SHARED / "reference_predictions.json").is_file():
-        pytest.skip(f"shared data not found at {SHARED} (a clone without ../shared has no "
-                    "pretrained weights or photos)")
+        pytest.skip(f"needs ../shared/data ({what}; too large to bundle), not found at "
+                    f"{SHARED}")
     return SHARED
 
 
 @pytest.fixture(scope="session")
-def shared() -> Path:
-    return need_shared()
+def reference() -> dict:
+    """LiteRT's own top-5 for each bundled model, photo and crop mode
+    (``tools/make_reference.py`` re-derives it)."""
+    return json.loads((DATA / "reference_predictions.json").read_text())
 
 
 @pytest.fixture(scope="session")
-def reference(shared) -> dict:
-    return json.loads((shared / "reference_predictions.json").read_text())
-
-
-@pytest.fixture(scope="session")
-def converted_025(shared, tmp_path_factory) -> dict:
-    """fp32 + int8 of the real mobilenet_v1_0.25_128.tflite, calibrated on the photos."""
+def converted_025(tmp_path_factory) -> dict:
+    """fp32 + int8 of the real 0.25-128 QAT weights, calibrated on the bundled photos."""
     from edge.convert import ConvertOptions, convert
 
     out = tmp_path_factory.mktemp("mnv1_025")
-    weights = str(MODELS / "mobilenet_v1_0.25_128.tflite")
-    report = convert(ConvertOptions(output=out, weights=weights, labels=LABELS,
-                                    calibration=PHOTOS), log=lambda _: None)
+    report = convert(ConvertOptions(output=out, weights=str(QUANT_025), calibration=PHOTOS),
+                     log=lambda _: None)
     return report

@@ -7,13 +7,11 @@ import sys
 
 import pytest
 
-from .conftest import ROOT, need_shared
+from .conftest import ROOT
 
 
 @pytest.mark.slow
-@pytest.mark.shared
 def test_int8_bit_identical_and_fp32_close_on_emulated_pi4_and_pi5(tmp_path):
-    need_shared()
     if shutil.which("qemu-aarch64-static") is None:
         pytest.skip("no qemu-aarch64-static: apt-get install qemu-user-static")
     if os.geteuid() != 0:

@@ -12,9 +12,9 @@ import threading
 
 import pytest
 
-from .conftest import BIN, LABELS, MODELS, PHOTOS, need_shared
+from .conftest import BIN, PHOTOS, QUANT_025
 
-TFLITE = MODELS / "mobilenet_v1_0.25_128.tflite"
+TFLITE = QUANT_025
 
 
 def run(*args, env=None, timeout=300):
@@ -50,10 +50,8 @@ def test_random_build_says_untrained(tmp_path):
                                                           "report.json"]
 
 
-@pytest.mark.shared
 def test_convert_real_weights_with_calibration(tmp_path):
-    need_shared()
-    proc = run("--weights", TFLITE, "--labels", LABELS, "--calibration", PHOTOS,
+    proc = run("--weights", TFLITE, "--calibration", PHOTOS,
                "--calibration-samples", "8", "--calibration-method", "percentile",
                "--output", tmp_path, "--json")
     assert proc.returncode == 0, proc.stderr
@@ -83,21 +81,17 @@ def test_file_that_is_not_a_model(tmp_path):
     assert_clean_failure(run("--weights", other, "-o", out), "unrecognised", out=out)
 
 
-@pytest.mark.shared
 def test_truncated_tflite(tmp_path):
-    need_shared()
     cut = tmp_path / "cut.tflite"
     cut.write_bytes(TFLITE.read_bytes()[: TFLITE.stat().st_size // 2])
     out = tmp_path / "out"
     assert_clean_failure(run("--weights", cut, "-o", out), "cut.tflite", out=out)
 
 
-@pytest.mark.shared
 @pytest.mark.parametrize(("flag", "value", "needle"), [("--alpha", "0.5", "alpha 0.25"),
                                                        ("--resolution", "224", "resolution 128"),
                                                        ("--classes", "1000", "1001 classes")])
 def test_flags_contradicting_the_weights(tmp_path, flag, value, needle):
-    need_shared()
     out = tmp_path / "out"
     assert_clean_failure(run("--weights", TFLITE, flag, value, "-o", out), needle, flag, out=out)
 
@@ -120,9 +114,7 @@ def test_unreadable_calibration_images(tmp_path):
                              "-o", out), "no readable frames", "3 unreadable", out=out)
 
 
-@pytest.mark.shared
 def test_unreadable_images_are_skipped_and_counted(tmp_path):
-    need_shared()
     mixed = tmp_path / "mixed"
     shutil.copytree(PHOTOS, mixed)
     (mixed / "zz_broken.jpg").write_bytes(b"\xff\xd8 truncated")
@@ -162,13 +154,11 @@ def test_unknown_published_name(tmp_path):
     assert_clean_failure(run("--weights", "keras:3.0_999", "-o", tmp_path), "keras:<alpha>_<res>")
 
 
-@pytest.mark.shared
 def test_published_name_downloads_once_from_a_mirror(tmp_path):
     """A real HTTP round trip on loopback: the hosted .tgz is unpacked and cached."""
-    need_shared()
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-        tar.add(TFLITE, arcname="./mobilenet_v1_0.25_128.tflite")
+        tar.add(TFLITE, arcname="./mobilenet_v1_0.25_128_quant.tflite")
     payload = archive.getvalue()
     hits = []
 
@@ -189,13 +179,13 @@ def test_published_name_downloads_once_from_a_mirror(tmp_path):
            "XDG_CACHE_HOME": str(tmp_path / "cache")}
     try:
         for i in range(2):
-            proc = run("--weights", "tflite:0.25_128", "-o", tmp_path / f"out{i}", "--json",
+            proc = run("--weights", "tflite:0.25_128_quant", "-o", tmp_path / f"out{i}", "--json",
                        env=env)
             assert proc.returncode == 0, proc.stderr
     finally:
         server.shutdown()
     assert hits == ["/download.tensorflow.org/models/mobilenet_v1_2018_08_02/"
-                    "mobilenet_v1_0.25_128.tgz"]
+                    "mobilenet_v1_0.25_128_quant.tgz"]
     report = json.loads(proc.stdout)
-    assert report["model"]["weights"]["file"] == "mobilenet_v1_0.25_128.tflite"
-    assert (tmp_path / "cache" / "edge" / "mobilenet_v1_0.25_128.tflite").is_file()
+    assert report["model"]["weights"]["file"] == "mobilenet_v1_0.25_128_quant.tflite"
+    assert (tmp_path / "cache" / "edge" / "mobilenet_v1_0.25_128_quant.tflite").is_file()

@@ -1,5 +1,7 @@
 """Imported TFLite weights against LiteRT's reference predictions on real photographs."""
 
+import json
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -7,16 +9,15 @@ import pytest
 from edge.convert import ConvertOptions, convert
 from edge.postprocess import softmax
 
-from .conftest import MODELS, PHOTOS
+from .conftest import MODELS, PHOTOS, need_shared
 
-pytestmark = pytest.mark.shared
 PIL = pytest.importorskip("PIL.Image", reason="Pillow (test extra) reproduces the reference's "
                                               "preprocessing")
 
 
-def reference_input(photo, mode, size):
+def reference_input(photo, mode, size, photos=PHOTOS):
     """Exactly the reference's preprocessing: Pillow RGB, optional centre square, BILINEAR."""
-    im = PIL.open(PHOTOS / photo).convert("RGB")
+    im = PIL.open(photos / photo).convert("RGB")
     if mode == "center_crop":
         w, h = im.size
         s = min(w, h)
@@ -25,22 +26,26 @@ def reference_input(photo, mode, size):
     return np.asarray(im.resize((size, size), PIL.BILINEAR), dtype=np.uint8)[np.newaxis]
 
 
-def _convert(name, tmp_path):
-    report = convert(ConvertOptions(output=tmp_path, weights=str(MODELS / name)),
+def _convert(path, tmp_path):
+    report = convert(ConvertOptions(output=tmp_path, weights=str(path)),
                      log=lambda _: None)
     return report, ort.InferenceSession(report["files"]["fp32"]["path"],
                                         providers=["CPUExecutionProvider"])
 
 
-def test_float_tflite_matches_reference_on_every_photo_and_mode(reference, tmp_path):
+@pytest.mark.shared
+def test_float_tflite_matches_reference_on_every_photo_and_mode(tmp_path):
+    shared = need_shared("the float 0.25-128 TFLite model")
     name = "mobilenet_v1_0.25_128.tflite"
-    report, session = _convert(name, tmp_path)
+    report, session = _convert(shared / "mobilenet_v1" / name, tmp_path)
     assert (report["model"]["alpha"], report["model"]["resolution"]) == (0.25, 128)
+    reference = json.loads((shared / "reference_predictions.json").read_text())
     preds = reference["models"][name]["predictions"]
     assert len(preds) == 12
     for photo, modes in preds.items():
         for mode, top in modes.items():
-            probs = softmax(session.run(None, {"image": reference_input(photo, mode, 128)})[0][0])
+            tensor = reference_input(photo, mode, 128, shared / "photos")
+            probs = softmax(session.run(None, {"image": tensor})[0][0])
             assert int(np.argmax(probs)) == top[0]["index_1001"], (photo, mode)
             for entry in top:
                 assert probs[entry["index_1001"]] == pytest.approx(entry["prob"], abs=0.02)
@@ -49,7 +54,7 @@ def test_float_tflite_matches_reference_on_every_photo_and_mode(reference, tmp_p
 @pytest.mark.parametrize(("name", "size"), [("mobilenet_v1_0.25_128_quant.tflite", 128),
                                             ("mobilenet_v1_0.5_160_quant.tflite", 160)])
 def test_dequantised_uint8_models_agree_with_reference(reference, tmp_path, name, size):
-    report, session = _convert(name, tmp_path)
+    report, session = _convert(MODELS / name, tmp_path)
     assert report["model"]["resolution"] == size
     assert "dequantised" in report["model"]["weights"]["note"]
     for photo, modes in reference["models"][name]["predictions"].items():

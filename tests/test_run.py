@@ -13,20 +13,20 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from .conftest import BIN, LABELS, MODELS, PHOTOS, need_shared
+from .conftest import BIN, PHOTOS, QUANT_025
 
-TFLITE = MODELS / "mobilenet_v1_0.25_128.tflite"
+TFLITE = QUANT_025
+REFERENCE_MODEL = TFLITE.name
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    """fp32 and int8 converted from the real 0.25-128 TFLite weights."""
-    need_shared()
+    """fp32 and int8 converted from the real 0.25-128 TFLite weights (ImageNet names built in)."""
     from edge.convert import ConvertOptions, convert
 
     out = tmp_path_factory.mktemp("models")
-    report = convert(ConvertOptions(output=out, weights=str(TFLITE), labels=LABELS,
-                                    calibration=PHOTOS), log=lambda _: None)
+    report = convert(ConvertOptions(output=out, weights=str(TFLITE), calibration=PHOTOS),
+                     log=lambda _: None)
     return {k: v["path"] for k, v in report["files"].items()}
 
 
@@ -55,7 +55,7 @@ def answers(results):
 
 
 def check_against_reference(results, reference, mode):
-    preds = reference["models"]["mobilenet_v1_0.25_128.tflite"]["predictions"]
+    preds = reference["models"][REFERENCE_MODEL]["predictions"]
     assert sorted(r["name"] for r in results) == sorted(preds)
     for r in results:
         top = preds[r["name"]][mode]
@@ -66,7 +66,6 @@ def check_against_reference(results, reference, mode):
             assert got in [t["index_1001"] for t in top], (r["name"], mode)
 
 
-@pytest.mark.shared
 @pytest.mark.parametrize(("crop", "mode"), [("center", "center_crop"), ("full", "full_image")])
 def test_replay_of_photos_matches_reference(models, reference, tmp_path, crop, mode):
     out = tmp_path / "out.jsonl"
@@ -85,7 +84,6 @@ def test_replay_of_photos_matches_reference(models, reference, tmp_path, crop, m
                                         "postprocess", "capture_to_result"}
 
 
-@pytest.mark.shared
 def test_photos_in_an_mjpg_avi_give_the_same_answers(models, reference, tmp_path):
     video = tmp_path / "photos.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 5, (640, 640))
@@ -102,13 +100,17 @@ def test_photos_in_an_mjpg_avi_give_the_same_answers(models, reference, tmp_path
         assert proc.returncode == 0, proc.stderr
         runs[label] = [r["top"][0]["index"] for r in read_results(out)]
     assert len(runs["video"]) == 12
-    assert runs["video"] == runs["folder"]
+    # MJPG re-encodes every frame: answers may differ only where the reference itself is torn
+    preds = reference["models"][REFERENCE_MODEL]["predictions"]
+    for name, from_video, from_folder in zip(names, runs["video"], runs["folder"], strict=True):
+        top = preds[name]["full_image"]
+        if top[0]["prob"] - top[1]["prob"] >= 0.1:
+            assert from_video == from_folder, name
     check_against_reference([{"name": n, "top": [{"index": i}]}
                              for n, i in zip(names, runs["video"], strict=True)],
                             reference, "full_image")
 
 
-@pytest.mark.shared
 def test_replay_is_deterministic(models, tmp_path):
     logs = []
     for i in range(2):

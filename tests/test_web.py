@@ -14,25 +14,20 @@ import cv2
 import numpy as np
 import pytest
 
-from .conftest import BIN, LABELS, MODELS, PHOTOS, SHARED
+from .conftest import BIN, PHOTOS, QUANT_025
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """edge-run replaying the photos in a loop (real weights when ../shared exists, else a
-    random model on synthetic frames), serving on an ephemeral loopback port."""
+    """edge-run replaying the bundled photos in a loop with real weights, serving on an
+    ephemeral loopback port."""
     from edge.convert import ConvertOptions, convert
 
     out = tmp_path_factory.mktemp("web")
-    if (MODELS / "mobilenet_v1_0.25_128.tflite").is_file():
-        opts = ConvertOptions(output=out, weights=str(MODELS / "mobilenet_v1_0.25_128.tflite"),
-                              labels=LABELS)
-        source = ["--replay", str(PHOTOS), "--realtime", "--loop"]
-    else:
-        opts = ConvertOptions(output=out, alpha=0.25, resolution=64, classes=10)
-        source = ["--synthetic", "--camera-fps", "15"]
+    opts = ConvertOptions(output=out, weights=str(QUANT_025))
+    source = ["--replay", str(PHOTOS), "--realtime", "--loop"]
     model = convert(opts, log=lambda _: None)["files"]["fp32"]["path"]
     proc = subprocess.Popen([str(BIN / "edge-run"), *source, "--model", model,
                              "--http", "127.0.0.1:0", "-q", "--duration", "120"],
@@ -146,9 +141,9 @@ def test_page_in_headless_chromium(server, tmp_path):
     rows = re.findall(r"<td>([^<]+)</td><td class=\"num\">([\d.]+)%</td>", dom)
     assert len(rows) == 5, dom[:2000]
     assert "inference FPS" in dom
-    if SHARED.exists():
-        labels = set(LABELS.read_text().splitlines())
-        assert all(label in labels for label, _ in rows)
+    from edge.labels import imagenet_labels
+
+    assert all(label in imagenet_labels(1001) for label, _ in rows)
     keep = os.environ.get("EDGE_TEST_ARTIFACTS")
     if keep:  # to look at the screenshot: EDGE_TEST_ARTIFACTS=DIR pytest tests/test_web.py
         shutil.copy(shot, Path(keep) / "web_page.png")

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+DATA = ROOT / "data"
 DEBS = ["python3.11-minimal", "libpython3.11-minimal", "libpython3.11-stdlib", "libc6",
         "libgcc-s1", "libstdc++6", "zlib1g", "libexpat1", "libffi8", "libbz2-1.0", "liblzma5",
         "libssl3", "libcrypt1", "libuuid1", "libsqlite3-0"]
@@ -99,7 +99,8 @@ def default_models(work: Path) -> list[Path]:
     from edge.convert import ConvertOptions, convert
 
     report = convert(ConvertOptions(output=work / "models",
-                                    weights=str(DATA / "mobilenet_v1/mobilenet_v1_0.25_128.tflite"),
+                                    weights=str(DATA / "models"
+                                                / "mobilenet_v1_0.25_128_quant.tflite"),
                                     calibration=DATA / "photos"), log=lambda _: None)
     return [Path(f["path"]) for f in report["files"].values()]
 

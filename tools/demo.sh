@@ -1,25 +1,21 @@
 #!/usr/bin/env bash
-# The demo: set up (once), convert the shared MobileNetV1 0.25-128 weights to fp32 + int8
-# (once), then classify live frames: a USB camera or Pi camera when one is present, otherwise
-# the shared photographs replayed through the same pipeline. Extra arguments go to edge-run,
-# e.g. `tools/demo.sh --http 8080` for the web page.
+# The demo, from a fresh clone and offline: set up .venv (once), convert the bundled
+# MobileNetV1 0.5-160 (TensorFlow's quantization-aware-trained release, data/models) to ONNX
+# (once), then classify: a USB camera or Pi camera when one is present, otherwise the bundled
+# photographs (data/photos) replayed through the same pipeline. Extra arguments go to edge-run,
+# e.g. `tools/demo.sh --http 8080` for the live web page.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SHARED=../shared/data
-MODEL=out/mobilenet_v1_0.25_128_int8.onnx
+WEIGHTS=data/models/mobilenet_v1_0.5_160_quant.tflite
+OUT=out/demo
 
 if [ ! -x .venv/bin/edge-run ]; then
     python3 -m venv --system-site-packages .venv   # system site: picamera2 comes from apt
     .venv/bin/pip install -q -e .
 fi
-if [ ! -f "$MODEL" ]; then
-    if [ ! -d "$SHARED" ]; then
-        echo "demo: $SHARED not found; convert your own model with edge-convert (see README)" >&2
-        exit 2
-    fi
-    .venv/bin/edge-convert --weights "$SHARED/mobilenet_v1/mobilenet_v1_0.25_128.tflite" \
-        --labels "$SHARED/mobilenet_v1/imagenet_labels.txt" --calibration "$SHARED/photos" \
-        --output out
+if [ ! -f "$OUT/report.json" ]; then
+    echo "demo: converting $WEIGHTS (once)" >&2
+    .venv/bin/edge-convert --weights "$WEIGHTS" --calibration data/photos --output "$OUT"
 fi
 if [ -e /dev/video0 ]; then
     source=(--camera 0)
@@ -27,10 +23,11 @@ elif .venv/bin/python -c 'from picamera2 import Picamera2; assert Picamera2.glob
         2>/dev/null; then
     source=(--picamera)
 elif [[ " $* " == *" --http "* ]]; then
-    echo "demo: no camera; replaying the shared photos at 30 FPS until Ctrl-C" >&2
-    source=(--replay "$SHARED/photos" --realtime --loop)
+    echo "demo: no camera; replaying the bundled photos at 30 FPS until Ctrl-C" >&2
+    source=(--replay data/photos --realtime --loop)
 else
-    echo "demo: no camera; replaying the shared photos once" >&2
-    source=(--replay "$SHARED/photos" --verbose)
+    echo "demo: no camera; replaying the bundled photos once" >&2
+    source=(--replay data/photos --verbose)
 fi
-exec .venv/bin/edge-run --model "$MODEL" "${source[@]}" "$@"
+echo "demo: a bigger model: edge-convert --weights tflite:1.0_224_quant --calibration data/photos -o out/big" >&2
+exec .venv/bin/edge-run --model "$OUT" "${source[@]}" "$@"

@@ -25,6 +25,7 @@ from edge.convert.verify import compare
 from edge.convert.weights import TF_NORMALISATION, Weights, random_weights
 from edge.errors import EdgeError
 from edge.fileio import write_bytes_atomic
+from edge.labels import imagenet_labels
 from edge.model import ModelInfo
 from edge.preprocess import CROP_MODES
 
@@ -118,6 +119,9 @@ def convert(opts: ConvertOptions, log=print) -> dict:
     if weights is None:
         weights = random_weights(spec, opts.seed)
     labels = read_labels(opts.labels, spec.classes, weights.background)
+    if labels is None and weights.source.get("trained"):
+        # every MobileNetV1 checkpoint we import is an ImageNet classifier
+        labels = imagenet_labels(spec.classes)
     info = ModelInfo(
         arch="mobilenet_v1", alpha=spec.alpha, resolution=spec.resolution, classes=spec.classes,
         background=weights.background, channel_order="RGB", precision="fp32",

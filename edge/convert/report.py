@@ -39,7 +39,8 @@ def build_report(spec: MobileNetSpec, info: ModelInfo, fp32: Path, int8: Path | 
                   "classes": spec.classes, "background_class": info.background,
                   "channels": list(spec.channels), "padding": spec.padding,
                   "weights": info.weights, "trained": info.trained,
-                  "labels": info.labels is not None},
+                  "labels": (Path(opts.labels).name if opts.labels else
+                             "ImageNet (built in)" if info.labels else None)},
         "macs": spec.macs,
         "params": spec.params,
         "files": files,
@@ -66,6 +67,7 @@ def format_report(report: dict) -> str:
         f"{' (0 = background)' if m['background_class'] else ''}  padding {m['padding']}",
         f"weights     {m['weights'].get('kind')}: {m['weights'].get('file') or '-'}"
         f"{'  TRAINED' if m['trained'] else '  UNTRAINED (random)'}",
+        f"labels      {m['labels'] or 'none: results say class N (--labels FILE)'}",
         f"MACs        {report['macs'] / 1e6:,.1f} M",
         f"parameters  {report['params'] / 1e6:,.3f} M",
     ]
