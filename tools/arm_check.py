@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Prove the aarch64 path without a Pi: our models under emulated Cortex-A72 (Pi 4, no
-dot-product) and Cortex-A76 (Pi 5, dot-product) give the same answers as on this machine.
+dot-product) and Cortex-A76 (Pi 5, dot-product) compute what the models define.
 
 From nothing, into a private work folder (no change to the system's package setup):
   1. Debian's arm64 python3.11 packages, fetched with apt using a private state folder and
@@ -10,8 +10,13 @@ From nothing, into a private work folder (no change to the system's package setu
   3. for each emulated CPU, inside ``unshare -m``, an ARM /proc/cpuinfo bind-mounted over the
      host's (qemu-user passes the x86 one through and onnxruntime's CPU detection crashes on
      it), then the models run under ``qemu-aarch64-static -cpu cortex-a72|cortex-a76``.
-int8 logits must be bit-identical to x86's, fp32 within 1e-4. Emulated times say nothing
-about a Pi, so none are reported. Needs root (unshare, mount) and qemu-user-static.
+The oracle is each model's exact arithmetic: the same model with graph optimisation off, so a
+QDQ int8 model runs as DequantizeLinear -> float Conv -> QuantizeLinear. int8 must give the same
+top-1 on every input with logits within three output quantization steps of it (integer kernels
+round their requantization differently); fp32 within 1e-4. This machine's own int8 kernels
+are reported against the same oracle (x86 without VNNI saturates u8s8 products: it shows).
+Emulated times say nothing about a Pi, so none are reported. Needs root (unshare, mount)
+and qemu-user-static.
 
     sudo python tools/arm_check.py [--work DIR] [--models M.onnx ...]
 """
@@ -148,6 +153,9 @@ def main() -> int:
         run([sys.executable, str(runner), str(work / "inputs.npz"), str(work / "x86.npz"),
              *map(str, models)])
         outputs["x86_64"] = np.load(work / "x86.npz")
+        run([sys.executable, str(runner), "--exact", str(work / "inputs.npz"),
+             str(work / "exact.npz"), *map(str, models)])
+        outputs["exact"] = np.load(work / "exact.npz")
         for name, cpu, features, part, variant, revision, board in CPUS:
             fake = work / f"cpuinfo_{name}"
             fake.write_text(cpuinfo(features, part, variant, revision, board))
@@ -165,30 +173,51 @@ def main() -> int:
 
 
 def report(models: list[Path], outputs: dict) -> int:
-    base = outputs["x86_64"]
+    """ARM against the exact int8 arithmetic (and x86, for the record). int8 passes with the
+    same top-1 on every input and logits within three output quantization steps of the exact
+    reference (integer kernels requantize with their own rounding); fp32 within 1e-4."""
+    exact, x86 = outputs.pop("exact"), outputs["x86_64"]
     failures = 0
-    print(f"onnxruntime {base['onnxruntime']} on x86_64 vs emulated aarch64 "
-          f"({', '.join(k for k in outputs if k != 'x86_64')}); no timings: emulation says "
-          "nothing about a Pi's speed")
+    print(f"onnxruntime {x86['onnxruntime']} on x86_64 and emulated aarch64 "
+          f"({', '.join(k for k in outputs if k != 'x86_64')}) against the exact arithmetic "
+          "of each model; no timings: emulation says nothing about a Pi's speed")
     for model in models:
         key = model.stem
-        want = base[key]
+        want = exact[key]
+        step = output_step(model)
         for cpu, out in outputs.items():
-            if cpu == "x86_64":
-                continue
             got = out[key]
             diff = float(np.abs(got - want).max())
             top1 = float(np.mean(got.argmax(1) == want.argmax(1)))
-            if "int8" in key:
-                ok = np.array_equal(got, want)
-                verdict = "bit-identical" if ok else f"DIFFERS (max {diff:.3g})"
+            if step is not None:
+                ok = top1 == 1.0 and diff <= 3 * step + 1e-6
+                verdict = (f"max |diff| {diff / step:.1f} output steps"
+                           + ("" if ok else " (allowed 3, same top-1): DIFFERS"))
+                if cpu != "x86_64":
+                    verdict += ", bit-identical to x86" if np.array_equal(got, x86[key]) else ""
             else:
                 ok = diff <= 1e-4
-                verdict = f"max |diff| {diff:.2e}" + ("" if ok else " > 1e-4: FAIL")
-            failures += not ok
+                verdict = f"max |diff| {diff:.2e}" + ("" if ok else " > 1e-4: DIFFERS")
+            if cpu == "x86_64":  # the host's kernels are reported; the ARM path is the check
+                verdict += "" if ok else " (this x86 CPU's int8 kernels, not the ARM path)"
+            else:
+                failures += not ok
             print(f"{key:<36} {cpu:<22} {len(want)} inputs: {verdict}, top-1 agreement "
                   f"{100 * top1:.0f}%")
     return failures
+
+
+def output_step(model: Path) -> float | None:
+    """The scale of the last DequantizeLinear before the logits, or None for a float model."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(model)).graph
+    inits = {i.name: i for i in graph.initializer}
+    steps = [float(numpy_helper.to_array(inits[n.input[1]]).max()) for n in graph.node
+             if n.op_type == "DequantizeLinear" and n.input[1] in inits
+             and n.input[0] not in inits]
+    return steps[-1] if steps else None
 
 
 if __name__ == "__main__":
