@@ -61,5 +61,10 @@ def test_edge_run_with_a_folder(folder, tmp_path):
                           text=True, timeout=120,
                           env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr
-    assert "on this CPU (measured now)" in proc.stderr
-    assert "mobilenet_v1_0.25_64_" in proc.stdout
+    # whichever build wins here (a timing on a shared machine), the run says which and why,
+    # runs that one, and remembers the verdict
+    note = next(line for line in proc.stderr.splitlines() if line.startswith("model "))
+    chosen = "int8" if "int8 is" in note and "faster" in note else "fp32"
+    assert "(measured now" in note and f"mobilenet_v1_0.25_64_{chosen}.onnx" in note
+    assert f"mobilenet_v1_0.25_64_{chosen}" in proc.stdout
+    assert list(tmp_path.glob("edge/precision-*.json"))
