@@ -1,14 +1,12 @@
-"""What sinks are: a result of one frame, and the two kinds of consumer the pipeline feeds."""
+"""What sinks are: a result of one frame, the two kinds of consumer the pipeline feeds, and the
+narrow view of the running pipeline they get (sinks never import the pipeline)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from edge.frame import Frame
-
-if TYPE_CHECKING:
-    from edge.pipeline import Pipeline
 
 
 @dataclass
@@ -32,14 +30,37 @@ class Result:
         }
 
 
+class PipelineView(Protocol):
+    """What a sink may ask of the running pipeline."""
+
+    def stats(self, run_percentiles: bool = True) -> dict:
+        """The live figures (what /stats serves); ``run_percentiles=False`` for frequent
+        callers that show only the recent window."""
+        ...
+
+    def fps(self) -> float:
+        """Inference frames per second over the last few seconds."""
+        ...
+
+    def stop(self) -> None:
+        """Ask the run to finish (thread-safe)."""
+        ...
+
+
 class Sink:
     """A consumer of results. handle() runs on the reporting thread and must be quick;
-    anything slow (encoding, network) belongs to the sink's own threads."""
+    anything slow (encoding, network) belongs to the sink's own threads.
+
+    ``error`` is a problem that does not stop the run (a full disk, a broker that went away):
+    it shows in /stats, the status line and systemd's STATUS. A sink whose handle() raises is
+    disabled for the rest of the run with the exception as its error.
+    """
 
     name = "sink"
     main_thread = False  # True: pump() is called from the pipeline's main thread
+    error: str | None = None
 
-    def open(self, pipeline: Pipeline) -> None:
+    def open(self, view: PipelineView) -> None:
         """Called once before the first result."""
 
     def handle(self, result: Result) -> None:
@@ -56,9 +77,13 @@ class FrameSink:
     """A consumer of every captured frame (the recorder), fed on the capture thread."""
 
     name = "frames"
+    error: str | None = None
 
-    def open(self, pipeline: Pipeline) -> None: ...
+    def open(self, view: PipelineView) -> None:
+        """Called once before the first frame."""
 
-    def offer(self, frame: Frame) -> None: ...
+    def offer(self, frame: Frame) -> None:
+        """Called for every captured frame, on the capture thread: must never block."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Called once, after the capture thread has finished."""

@@ -19,8 +19,7 @@ from importlib import resources
 import cv2
 
 from edge.errors import EdgeError
-from edge.pipeline import Pipeline
-from edge.sinks.base import Result, Sink
+from edge.sinks.base import PipelineView, Result, Sink
 from edge.sinks.overlay import draw
 
 log = logging.getLogger(__name__)
@@ -47,7 +46,7 @@ class HttpSink(Sink):
         self._cond = threading.Condition()
         self._result: Result | None = None
         self._jpeg: tuple[int, bytes] | None = None  # (seq, bytes) of the newest encoding
-        self._pipeline: Pipeline | None = None
+        self._view: PipelineView | None = None
         self.closed = False
         self.extra_routes: dict[str, Callable[[], tuple[bytes, str]]] = {}
         sink = self
@@ -75,11 +74,11 @@ class HttpSink(Sink):
         host, port = self.address
         return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
 
-    def open(self, pipeline: Pipeline) -> None:
+    def open(self, view: PipelineView) -> None:
         from edge.sinks.prometheus import metrics_route
 
-        self._pipeline = pipeline
-        self.extra_routes["/metrics"] = metrics_route(pipeline.stats)
+        self._view = view
+        self.extra_routes["/metrics"] = metrics_route(view.stats)
         self._thread.start()
 
     def handle(self, result: Result) -> None:
@@ -120,7 +119,7 @@ class HttpSink(Sink):
             pass  # the viewer went away
 
     def stats(self) -> dict:
-        return self._pipeline.stats() if self._pipeline else {}
+        return self._view.stats() if self._view else {}
 
     @staticmethod
     def _send(req: BaseHTTPRequestHandler, body: bytes, ctype: str) -> None:
@@ -141,7 +140,7 @@ class HttpSink(Sink):
                 return None
             result = self._result
             if self._jpeg is None or self._jpeg[0] != result.seq:
-                fps = self._pipeline.infer_rate.per_second() if self._pipeline else 0.0
+                fps = self._view.fps() if self._view else 0.0
                 good, data = cv2.imencode(".jpg", draw(result, fps),
                                           [cv2.IMWRITE_JPEG_QUALITY, 80])
                 if not good:

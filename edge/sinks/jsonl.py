@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 
 from edge.errors import EdgeError
-from edge.pipeline import Pipeline
-from edge.sinks.base import Result, Sink
+from edge.sinks.base import PipelineView, Result, Sink
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ class JsonlSink(Sink):
         self.keep = keep
         self.error: str | None = None
         self.lines = 0
-        self._pipeline: Pipeline | None = None
+        self._view: PipelineView | None = None
         self._last = 0.0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,17 +58,17 @@ class JsonlSink(Sink):
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
         self._good = self._fh.tell()  # size up to the last whole line
 
-    def open(self, pipeline: Pipeline) -> None:
-        self._pipeline = pipeline
+    def open(self, view: PipelineView) -> None:
+        self._view = view
 
     def handle(self, result: Result) -> None:
         if self.error is not None:
             return
         line = result.to_dict()
         now = time.monotonic()
-        if self._pipeline is not None and now - self._last >= self.metrics_every:
+        if self._view is not None and now - self._last >= self.metrics_every:
             self._last = now
-            line["metrics"] = brief(self._pipeline.stats(run_percentiles=False))
+            line["metrics"] = brief(self._view.stats(run_percentiles=False))
         data = json.dumps(line, separators=(",", ":")) + "\n"
         try:
             if self.max_bytes and self._good + len(data) > self.max_bytes and self._good:

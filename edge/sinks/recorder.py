@@ -16,8 +16,7 @@ import cv2
 
 from edge.errors import EdgeError
 from edge.frame import Frame
-from edge.pipeline import Pipeline
-from edge.sinks.base import FrameSink
+from edge.sinks.base import FrameSink, PipelineView
 from edge.sources.replay import MANIFEST
 
 log = logging.getLogger(__name__)
@@ -50,7 +49,7 @@ class Recorder(FrameSink):
             raise EdgeError(f"{self.folder}: cannot create recording folder "
                             f"({exc.strerror})") from exc
 
-    def open(self, pipeline: Pipeline) -> None:
+    def open(self, view: PipelineView) -> None:
         self._manifest = open(self.folder / MANIFEST, "a", encoding="utf-8")  # noqa: SIM115
         self._good = self._manifest.tell()
         self._thread = threading.Thread(target=self._work, name="recorder", daemon=True)

@@ -7,8 +7,7 @@ import sys
 import time
 from typing import TextIO
 
-from edge.pipeline import Pipeline
-from edge.sinks.base import Result, Sink
+from edge.sinks.base import PipelineView, Result, Sink
 
 
 def status_line(result: Result, stats: dict) -> str:
@@ -39,11 +38,11 @@ class TerminalSink(Sink):
         self.tty = stream.isatty() and not every
         self.interval = interval if interval is not None else (0.2 if self.tty else 5.0)
         self._last = 0.0
-        self._pipeline: Pipeline | None = None
+        self._view: PipelineView | None = None
         self._width = 0
 
-    def open(self, pipeline: Pipeline) -> None:
-        self._pipeline = pipeline
+    def open(self, view: PipelineView) -> None:
+        self._view = view
 
     def handle(self, result: Result) -> None:
         if self.every:
@@ -51,10 +50,10 @@ class TerminalSink(Sink):
             self.stream.flush()
             return
         now = time.monotonic()
-        if now - self._last < self.interval or self._pipeline is None:
+        if now - self._last < self.interval or self._view is None:
             return
         self._last = now
-        line = status_line(result, self._pipeline.stats(run_percentiles=False))
+        line = status_line(result, self._view.stats(run_percentiles=False))
         if self.tty:
             self.stream.write("\r" + line.ljust(self._width))
             self._width = len(line)

@@ -12,8 +12,7 @@ import time
 
 import cv2
 
-from edge.pipeline import Pipeline
-from edge.sinks.base import Result, Sink
+from edge.sinks.base import PipelineView, Result, Sink
 from edge.sinks.overlay import draw
 
 TITLE = "edge"
@@ -41,8 +40,8 @@ class WindowSink(Sink):
         self._pending: Result | None = None
         self._last = 0.0
 
-    def open(self, pipeline: Pipeline) -> None:
-        self._pipeline = pipeline
+    def open(self, view: PipelineView) -> None:
+        self._view = view
         cv2.namedWindow(TITLE, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
 
     def handle(self, result: Result) -> None:
@@ -55,9 +54,9 @@ class WindowSink(Sink):
         self._last = now
         result, self._pending = self._pending, None
         if result is not None:
-            cv2.imshow(TITLE, draw(result, self._pipeline.infer_rate.per_second()))
+            cv2.imshow(TITLE, draw(result, self._view.fps()))
         if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
-            self._pipeline.stop()
+            self._view.stop()
 
     def close(self) -> None:
         cv2.destroyAllWindows()

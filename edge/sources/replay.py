@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 import time
 from pathlib import Path
 
@@ -97,19 +96,18 @@ class Replay(Source):
         self.inner, self.realtime, self.loop = inner, realtime, loop
         self.kind = inner.kind
         self.live = realtime  # paced replay behaves like a camera: the newest frame wins
-        self._closed = threading.Event()
+        self.interrupted = inner.interrupted
         self._seq = 0
         self._offset_ns = 0
         self._last_ns = 0
         self._start: tuple[int, int] | None = None  # (wall ns, source ns) of the first frame
 
     def open(self) -> None:
-        self._closed.clear()
         self.inner.open()
 
     def read(self) -> Frame | None:
         frame = self.inner.read()
-        if frame is None and self.loop and not self._closed.is_set() and self._seq:
+        if frame is None and self.loop and not self.interrupted.is_set() and self._seq:
             self.inner.close()
             self.inner.open()
             self._offset_ns = self._last_ns + int(1e9 / NOMINAL_FPS)
@@ -124,7 +122,7 @@ class Replay(Source):
             if self._start is None:
                 self._start = (now, t_source)
             due = self._start[0] + (t_source - self._start[1])
-            if due > now and self._closed.wait((due - now) / 1e9):
+            if due > now and self.interrupted.wait((due - now) / 1e9):
                 return None
         frame = dataclasses.replace(frame, seq=self._seq, t_source_ns=t_source,
                                     t_capture_ns=time.monotonic_ns())
@@ -132,7 +130,6 @@ class Replay(Source):
         return frame
 
     def close(self) -> None:
-        self._closed.set()
         self.inner.close()
 
     def describe(self) -> str:

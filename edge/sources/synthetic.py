@@ -6,7 +6,6 @@ moving gradient on the bottom half, so colour order can be checked and frames di
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
@@ -41,10 +40,8 @@ class SyntheticSource(Source):
         self._frames = [colour_bands(width, height, p) for p in range(0, 256, 32)]
         self._seq = 0
         self._t0 = 0
-        self._closed = threading.Event()
 
     def open(self) -> None:
-        self._closed.clear()
         self._seq = 0
         self._t0 = time.monotonic_ns()
 
@@ -54,16 +51,13 @@ class SyntheticSource(Source):
         if self.fps:
             due = self._t0 + int(self._seq * 1e9 / self.fps)
             now = time.monotonic_ns()
-            if due > now and self._closed.wait((due - now) / 1e9):
+            if due > now and self.interrupted.wait((due - now) / 1e9):
                 return None
         now = time.monotonic_ns()
         image = self._frames[self._seq % len(self._frames)]
         frame = Frame(image, "RGB", self._seq, now, now - self._t0, f"synthetic#{self._seq}")
         self._seq += 1
         return frame
-
-    def close(self) -> None:
-        self._closed.set()
 
     def describe(self) -> str:
         rate = f" at {self.fps:g} FPS" if self.fps else ""

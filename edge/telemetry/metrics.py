@@ -29,6 +29,12 @@ class Rate:
         self._start = time.monotonic()
         self._lock = threading.Lock()
 
+    def restart(self) -> None:
+        with self._lock:
+            self.count = 0
+            self._times.clear()
+            self._start = time.monotonic()
+
     def tick(self, now: float | None = None) -> None:
         now = time.monotonic() if now is None else now
         with self._lock:
@@ -103,3 +109,59 @@ class CpuClock:
 
     def seconds(self) -> float:
         return time.process_time() - self._start
+
+
+STAGES = ("capture_wait", "preprocess", "inference", "postprocess", "capture_to_result")
+
+
+class RunFigures:
+    """One run's figures: named rates (capture, inference, dropped), per-stage latencies, CPU
+    time and the counters of frames lost on the way. Written by the pipeline's threads, read
+    by anyone (status line, /stats, /metrics, the summary)."""
+
+    def __init__(self) -> None:
+        self.capture_rate, self.infer_rate, self.drop_rate = Rate(), Rate(), Rate()
+        self.latency = {stage: Latency() for stage in STAGES}
+        self.cpu = CpuClock()
+        self.started = time.monotonic()
+        self.dropped = 0  # live frames replaced before inference took them
+        self.report_dropped = 0  # results the sinks could not keep up with
+
+    def restart(self) -> None:
+        """Start the clocks now (after model loading and warm-up)."""
+        self.cpu = CpuClock()
+        self.started = time.monotonic()
+        for rate in (self.capture_rate, self.infer_rate, self.drop_rate):
+            rate.restart()
+
+    def add_latencies(self, ms: dict[str, float]) -> None:
+        for stage, value in ms.items():
+            self.latency[stage].add(value)
+
+    def snapshot(self, run_percentiles: bool = True) -> dict:
+        """Frames, rates, latency percentiles and CPU, as /stats shows them."""
+        now = time.monotonic()
+        processed = self.infer_rate.count
+        cpu_s = self.cpu.seconds()
+        return {
+            "elapsed_s": round(now - self.started, 3),
+            "frames": {"captured": self.capture_rate.count, "processed": processed,
+                       "dropped": self.dropped, "report_dropped": self.report_dropped},
+            "fps": {"capture": round(self.capture_rate.per_second(now), 2),
+                    "inference": round(self.infer_rate.per_second(now), 2),
+                    "dropped": round(self.drop_rate.per_second(now), 2),
+                    "inference_overall": round(self.infer_rate.overall(now), 2)},
+            "latency_ms": {stage: lat.summary(run_percentiles)
+                           for stage, lat in self.latency.items()},
+            "cpu_s": round(cpu_s, 3),
+            "cpu_ms_per_frame": round(1e3 * cpu_s / processed, 3) if processed else None,
+        }
+
+
+def status_text(fps: float, top1: tuple[str, float] | None, problems: list[str]) -> str:
+    """One line for systemd's STATUS= and the page: rate and top-1, then what is wrong."""
+    text = f"{fps:.1f} FPS"
+    if top1 is not None:
+        label, p = top1
+        text += f", top-1 {label.split(',')[0]} {p * 100:.0f}%"
+    return "; ".join([text, *problems]) if problems else text

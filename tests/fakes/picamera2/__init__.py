@@ -1,9 +1,14 @@
 """picamera2 for subprocess tests: tests/fake_picamera2.py, steered by files in
 $EDGE_FAKE_CAMERA_DIR: ``unplugged`` (the camera is gone: capture fails, no camera listed),
-``hang`` (capture blocks forever, as a wedged driver does). Put tests/fakes on PYTHONPATH."""
+``hang`` (capture blocks forever, as a wedged driver does). Put tests/fakes on PYTHONPATH.
+
+Like the real camera stack, it does not survive being stopped or closed while another thread
+is inside ``capture_request()``: the process aborts (SIGABRT), as libcamera's would crash or
+deadlock."""
 
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -25,11 +30,37 @@ class Picamera2(_fake.Picamera2):
         if (_DIR / "unplugged").exists():
             raise RuntimeError("Failed to acquire camera: No such device")
         super().__init__(camera_num)
+        self._inside = set()  # threads inside capture_request()
+        self._lock = threading.Lock()
 
     def capture_request(self):
-        if (_DIR / "unplugged").exists():
-            raise RuntimeError("Camera frontend has timed out!")
-        while (_DIR / "hang").exists():
-            time.sleep(0.05)
-        time.sleep(1 / 30)  # a 30 FPS sensor
-        return super().capture_request()
+        me = threading.get_ident()
+        with self._lock:
+            self._inside.add(me)
+        try:
+            if (_DIR / "unplugged").exists():
+                raise RuntimeError("Camera frontend has timed out!")
+            while (_DIR / "hang").exists():
+                time.sleep(0.05)
+            time.sleep(1 / 30)  # a 30 FPS sensor
+            return super().capture_request()
+        finally:
+            with self._lock:
+                self._inside.discard(me)
+
+    def _check_alone(self, what):
+        with self._lock:
+            others = self._inside - {threading.get_ident()}
+        if others:
+            sys.stderr.write(f"fake picamera2: {what}() while another thread is inside "
+                             "capture_request(); a real camera crashes here\n")
+            sys.stderr.flush()
+            os.abort()
+
+    def stop(self):
+        self._check_alone("stop")
+        super().stop()
+
+    def close(self):
+        self._check_alone("close")
+        super().close()
