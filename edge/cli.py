@@ -33,7 +33,9 @@ def _run(main: Callable[[list[str] | None], int], argv: list[str] | None) -> int
 
 
 def convert_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from edge.settings import Parser
+
+    p = Parser(
         prog="edge-convert",
         description="Build MobileNetV1 as ONNX (fp32, and int8 when calibration frames are "
                     "given), import pretrained weights, verify int8 against fp32.")
@@ -102,70 +104,12 @@ def convert_main(argv: list[str] | None = None) -> int:
 
 
 def run_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="edge-run",
-        description="Classify live camera frames or recorded ones with an edge model.")
-    src = p.add_argument_group("source (one of)")
-    src.add_argument("--camera", metavar="SPEC",
-                     help="OpenCV source: camera index (0), device (/dev/video2), stream URL "
-                          "or video file")
-    src.add_argument("--picamera", nargs="?", type=int, const=0, metavar="N",
-                     help="Raspberry Pi camera N through picamera2 (default 0)")
-    src.add_argument("--replay", type=Path, metavar="PATH",
-                     help="folder of images, a recording made with --record, or a video file")
-    src.add_argument("--synthetic", action="store_true", help="generated test frames")
-    p.add_argument("--model", type=Path,
-                   help="edge ONNX model from edge-convert, or its output folder: then the "
-                        "faster of int8 and fp32 on this CPU is used (measured once, cached)")
-    p.add_argument("--crop", choices=["center", "full"], default="center",
-                   help="centre square (default; what ImageNet models expect) or the whole "
-                        "frame squeezed to the model's size")
-    p.add_argument("--top-k", type=int, default=5, metavar="K")
-    p.add_argument("--threads", type=int, metavar="N",
-                   help="inference threads (default: physical cores)")
-    p.add_argument("--fps-cap", type=float, metavar="N",
-                   help="run inference at most N times a second (saves power; worker threads "
-                        "stop spin-waiting)")
-    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N processed frames")
-    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
-    p.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=False,
-                   help="replay at the recorded pace instead of as fast as possible")
-    p.add_argument("--loop", action=argparse.BooleanOptionalAction, default=False,
-                   help="replay from the start when it ends")
-    p.add_argument("--width", type=int, help="camera frame width to request")
-    p.add_argument("--height", type=int, help="camera frame height to request")
-    p.add_argument("--camera-fps", type=float, metavar="N", help="camera frame rate to request")
-    p.add_argument("--http", metavar="[HOST:]PORT",
-                   help="serve the live page, /stream.mjpg and /stats (binds 127.0.0.1 unless "
-                        "a host is given)")
-    p.add_argument("--window", action=argparse.BooleanOptionalAction, default=None,
-                   help="OpenCV window (default: when a display and a GUI OpenCV exist)")
-    p.add_argument("--results", type=Path, metavar="FILE.jsonl",
-                   help="append one JSON line per processed frame")
-    p.add_argument("--results-max-mb", type=float, metavar="MB",
-                   help="rotate the results log at this size (FILE.jsonl.1, .2, ...)")
-    p.add_argument("--results-keep", type=int, default=3, metavar="N",
-                   help="rotated results logs to keep (default 3)")
-    p.add_argument("--record", type=Path, metavar="DIR",
-                   help="save every captured frame and a manifest for --replay")
-    p.add_argument("--infer", action=argparse.BooleanOptionalAction, default=True,
-                   help="--no-infer: capture (and record) only")
-    p.add_argument("--reconnect-max", type=float, default=30.0, metavar="S",
-                   help="longest wait between attempts to reopen a lost camera (default 30)")
-    p.add_argument("--idle-seconds", type=float, metavar="S",
-                   help="measure idle power for S seconds first and subtract it from energy "
-                        "per inference")
-    p.add_argument("--cache-dir", type=Path,
-                   help="optimised-model cache (default ~/.cache/edge or $CACHE_DIRECTORY)")
-    p.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
-                   help="--no-cache: do not cache the optimised model")
-    p.add_argument("--quiet", "-q", action=argparse.BooleanOptionalAction, default=False,
-                   help="no status line")
-    p.add_argument("--verbose", "-v", action=argparse.BooleanOptionalAction, default=False,
-                   help="print every result on its own line instead of a status line")
-    p.add_argument("--json", action=argparse.BooleanOptionalAction, default=False,
-                   help="print the summary as JSON")
-    svc = p.add_argument_group("configuration and service")
+    from edge.settings import SERVICE, Parser, add_settings
+
+    p = Parser(prog="edge-run",
+               description="Classify live camera frames or recorded ones with an edge model.")
+    add_settings(p)
+    svc = p.add_argument_group(SERVICE)
     svc.add_argument("--config", type=Path, metavar="FILE.toml",
                      help=f"settings file; flags override it (default {DEFAULT_CONFIG} when "
                           "it exists)")
@@ -199,16 +143,17 @@ def _run_edge(argv: list[str] | None) -> int:
         print(check_config(args, config_path))
         return 0
     pipeline, notes = build_pipeline(args)
-    for note in notes:
-        print(note, file=sys.stderr)
 
     def on_signal(signum, _frame):
         pipeline.stop()
 
     service = ServiceLoop(pipeline)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
-    service.start()
     try:
+        pipeline.start()  # opens the source on its capture thread; fails fast with one line
+        for note in notes:
+            print(note, file=sys.stderr)
+        service.start()
         summary = pipeline.run()
     finally:
         service.stop()
@@ -222,7 +167,9 @@ def _run_edge(argv: list[str] | None) -> int:
 
 
 def bench_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from edge.settings import Parser
+
+    p = Parser(
         prog="edge-bench",
         description="Measure edge models on this device: load time, first inference, latency "
                     "percentiles, throughput, CPU and energy per inference.")

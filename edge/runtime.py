@@ -35,15 +35,7 @@ def build_source(args: argparse.Namespace, model_size: int) -> Source:
 
 
 def validate(args: argparse.Namespace) -> None:
-    """Checks that need no hardware and no files."""
-    for flag in ("max_frames", "top_k", "threads", "results_keep"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise EdgeError(f"--{flag.replace('_', '-')} must be >= 1")
-    for flag in ("fps_cap", "duration", "results_max_mb", "reconnect_max"):
-        value = getattr(args, flag)
-        if value is not None and not value > 0:
-            raise EdgeError(f"--{flag.replace('_', '-')} must be > 0")
+    """Checks across settings (each setting's own bounds are checked when it is parsed)."""
     chosen = chosen_sources(vars(args))
     if len(chosen) != 1:
         raise EdgeError("choose one source: --camera, --picamera, --replay or --synthetic"
@@ -83,28 +75,29 @@ def check_config(args: argparse.Namespace, config_path) -> str:
 
 
 def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
-    """Everything is validated and opened here, before the first frame: a bad model, camera
-    or port fails fast with one line."""
+    """Everything but the source is validated and opened here (the source is opened by the
+    thread that reads it, in Pipeline.start): a bad model or port fails fast with one line."""
     notes: list[str] = []
     validate(args)
     info = engine = None
     cache = (args.cache_dir or default_cache_dir()) if args.cache else None
-    if args.infer and args.model.is_dir():
+    model = args.model
+    if args.infer and model.is_dir():
         from edge.choice import choose
 
-        args.model, note = choose(args.model, args.threads, cache)
+        model, note = choose(model, args.threads, cache)
         notes.append(note)
     if args.infer:
-        info = read_model_info(args.model)
+        info = read_model_info(model)
     source = build_source(args, info.resolution if info else 224)
     if info is not None:
         # Spin-waiting only pays when frames come back to back; between paced frames it
         # burns a core doing nothing.
         paced = args.fps_cap is not None or getattr(source, "live", False)
-        engine = Engine(args.model, threads=args.threads, spin=not paced, cache_dir=cache,
+        engine = Engine(model, threads=args.threads, spin=not paced, cache_dir=cache,
                         info=info)
         if not info.trained:
-            notes.append(f"WARNING: {args.model} is UNTRAINED (random weights): its "
+            notes.append(f"WARNING: {model} is UNTRAINED (random weights): its "
                          "predictions mean nothing")
     sinks, frame_sinks = [], []
     if args.results is not None:
@@ -144,7 +137,6 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
         idle = monitor.energy.measure_idle(args.idle_seconds)
         notes.append(f"idle power {idle:.2f} W [{monitor.energy.method}]" if idle is not None
                      else "idle power: no power reader on this machine")
-    source.open()  # fail before anything runs
     options = Options(crop=args.crop, top_k=args.top_k, fps_cap=args.fps_cap,
                       max_frames=args.max_frames, duration=args.duration,
                       reconnect_max_s=args.reconnect_max)

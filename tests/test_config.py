@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from edge.cli import run_parser
-from edge.config import ConfigError, load, parse_with_config, schema
+from edge.config import ConfigError, load, parse_with_config
+from edge.settings import BY_NAME
 
 from .conftest import BIN, ROOT
 
@@ -28,11 +29,11 @@ def run(*args):
 def test_example_documents_every_key():
     text = EXAMPLE.read_text()
     documented = set(re.findall(r"^#?\s*([a-z_]+)\s*=", text, flags=re.M))
-    assert set(schema(run_parser())) <= documented
+    assert set(BY_NAME) <= documented
 
 
 def test_example_is_valid_and_checkable_without_hardware(tmp_path):
-    values = load(EXAMPLE, run_parser())
+    values = load(EXAMPLE)
     assert values["camera"] == "0" and values["fps_cap"] == 5.0
     model = subprocess.run([str(BIN / "edge-convert"), "--alpha", "0.25", "--resolution", "64",
                             "-o", str(tmp_path)], capture_output=True, text=True, timeout=120)
@@ -58,7 +59,7 @@ def test_example_is_valid_and_checkable_without_hardware(tmp_path):
 def test_strict_errors_name_file_line_key_and_expectation(tmp_path, text, needle):
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
-        load(path, run_parser())
+        load(path)
     assert str(err.value).startswith(str(path)) and needle in str(err.value)
     proc = run("--config", path, "--check-config")
     assert proc.returncode == 2
@@ -98,3 +99,43 @@ def test_bad_model_at_start_has_its_own_exit_code(tmp_path):
     proc = run("--config", path)
     assert proc.returncode == 3 and "missing.onnx: model file not found" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("threads = 0\n", ":1: threads: must be >= 1, got 0"),
+    ("camera = 0\nthreads = 100000\n", ":2: threads: must be <= 128, got 100000"),
+    ("fps_cap = 0.0\n", ":1: fps_cap: must be > 0, got 0"),
+    ("duration = inf\n", ":1: duration: must be a finite number, got inf"),
+    ("results_keep = -1\n", ":1: results_keep: must be >= 1, got -1"),
+])
+def test_bounds_in_the_file_name_file_line_and_key(tmp_path, text, needle):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load(path)
+    assert str(err.value) == f"{path}{needle}"
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--threads", "0"], "argument --threads: must be >= 1, got 0"),
+    (["--threads", "10000"], "argument --threads: must be <= 128, got 10000"),
+    (["--fps-cap", "nan"], "argument --fps-cap: must be a finite number, got nan"),
+    (["--top-k", "five"], "argument --top-k: expected an integer, got 'five'"),
+    (["--crop", "middle"], "argument --crop: invalid choice: 'middle'"),
+    (["--synth"], "unrecognized arguments: --synth"),
+])
+def test_bad_flags_are_one_line_errors(args, needle):
+    proc = run("--no-config", "--check-config", *args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("edge-run: error: "), proc.stderr
+    assert needle in lines[0]
+
+
+def test_a_source_flag_replaces_the_files_source_and_abbreviations_are_refused(tmp_path):
+    path = write(tmp_path, 'camera = "0"\n')
+    args, _ = parse_with_config(run_parser(), ["--config", str(path), "--synthetic"])
+    assert args.synthetic is True and args.camera is None
+    args, _ = parse_with_config(run_parser(), ["--config", str(path), "--picamera"])
+    assert args.picamera == 0 and args.camera is None
+    proc = run("--config", path, "--synth", "--check-config")
+    assert proc.returncode == 2 and "unrecognized arguments: --synth" in proc.stderr

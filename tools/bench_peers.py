@@ -118,7 +118,6 @@ def pipeline_step(path: Path, threads: int) -> Callable[[int], None]:
 
     def batch(n: int) -> None:
         source = SyntheticSource(info.resolution, info.resolution, count=n)
-        source.open()
         summary = Pipeline(source, engine, info, options=Options()).run()
         assert summary["frames"]["processed"] == n, summary["frames"]
 

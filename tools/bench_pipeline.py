@@ -52,7 +52,6 @@ def bare_fps(engine: Engine, size: int, n: int) -> float:
 
 
 def pipeline_fps(engine: Engine, source) -> float:
-    source.open()
     t0 = time.perf_counter()
     summary = Pipeline(source, engine, engine.info).run()
     return summary["frames"]["processed"] / (time.perf_counter() - t0)

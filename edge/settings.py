@@ -1,0 +1,193 @@
+"""edge-run's settings, declared once: each builds its command-line flag and its TOML key.
+
+``--fps-cap`` is ``fps_cap`` in the file; type, default, bounds and help live here and nowhere
+else, so the parser and the config file cannot drift apart, and a bad value names the flag on
+the command line and the file, line and key in a config file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge.errors import EdgeError
+
+SOURCES = ("camera", "picamera", "replay", "synthetic")
+MAX_THREADS = 128
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting. ``minimum``/``maximum`` bound numbers (``above``: strictly greater than
+    the minimum); ``const`` makes the flag's value optional (``--picamera`` means 0)."""
+
+    name: str
+    type: type
+    default: object = None
+    help: str = ""
+    group: str = ""
+    short: str | None = None
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    above: bool = False
+    maximum: float | None = None
+    const: object = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def check(self, value):
+        """``value`` if within bounds, else ValueError saying what is allowed."""
+        if self.type is float and not math.isfinite(value):
+            raise ValueError(f"must be a finite number, got {value}")
+        if self.minimum is not None and (value <= self.minimum if self.above
+                                         else value < self.minimum):
+            raise ValueError(f"must be {'>' if self.above else '>='} {self.minimum:g}, "
+                             f"got {value:g}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"must be <= {self.maximum:g}, got {value:g}")
+        if self.choices and value not in self.choices:
+            raise ValueError(f"expected one of {', '.join(self.choices)}, got {value!r}")
+        return value
+
+    def parse_text(self, text: str):
+        """A command-line string -> the setting's type (argparse's ``type=``)."""
+        try:
+            value = self.type(text)
+        except ValueError:
+            kind = {int: "an integer", float: "a number"}.get(self.type, "a value")
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        try:
+            return self.check(value) if self.type in (int, float) else value
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    def from_toml(self, value, where: str):
+        """A TOML value -> the setting's type; EdgeError naming ``where`` when it is wrong."""
+        got = f"{value!r} ({type(value).__name__})"
+        if self.type is bool:
+            if not isinstance(value, bool):
+                raise EdgeError(f"{where}: expected true or false, got {got}")
+            return value
+        if isinstance(value, bool):
+            raise EdgeError(f"{where}: expected {_kind(self.type)}, got {got}")
+        if self.type is int and not isinstance(value, int):
+            raise EdgeError(f"{where}: expected an integer, got {got}")
+        if self.type is float and not isinstance(value, (int, float)):
+            raise EdgeError(f"{where}: expected a number, got {got}")
+        if self.type is str and self.name == "camera" and isinstance(value, int):
+            value = str(value)  # camera = 0 reads naturally in TOML
+        if self.type in (str, Path) and not (isinstance(value, str) and value):
+            raise EdgeError(f"{where}: expected {_kind(self.type)}, got {got}")
+        try:
+            return self.check(self.type(value))
+        except ValueError as exc:
+            raise EdgeError(f"{where}: {exc}") from None
+
+
+def _kind(kind: type) -> str:
+    return {int: "an integer", float: "a number", Path: "a path (string)",
+            str: "a string"}.get(kind, kind.__name__)
+
+
+S = Setting
+SOURCE, SERVICE = "source (one of)", "configuration and service"
+SETTINGS: tuple[Setting, ...] = (
+    S("camera", str, group=SOURCE, metavar="SPEC",
+      help="OpenCV source: camera index (0), device (/dev/video2), stream URL or video file"),
+    S("picamera", int, group=SOURCE, metavar="N", const=0, minimum=0,
+      help="Raspberry Pi camera N through picamera2 (default 0)"),
+    S("replay", Path, group=SOURCE, metavar="PATH",
+      help="folder of images, a recording made with --record, or a video file"),
+    S("synthetic", bool, False, group=SOURCE, help="generated test frames"),
+    S("model", Path, help="edge ONNX model from edge-convert, or its output folder: then the "
+                          "faster of int8 and fp32 on this CPU is used (measured once, cached)"),
+    S("infer", bool, True, help="--no-infer: capture (and record) only"),
+    S("crop", str, "center", choices=("center", "full"),
+      help="centre square (default; what ImageNet models expect) or the whole frame squeezed "
+           "to the model's size"),
+    S("top_k", int, 5, metavar="K", minimum=1, maximum=1000, help="results kept per frame"),
+    S("threads", int, metavar="N", minimum=1, maximum=MAX_THREADS,
+      help="inference threads (default: physical cores)"),
+    S("fps_cap", float, metavar="N", minimum=0, above=True, maximum=1000,
+      help="run inference at most N times a second (saves power; worker threads stop "
+           "spin-waiting)"),
+    S("max_frames", int, metavar="N", minimum=1, help="stop after N processed frames"),
+    S("duration", float, metavar="S", minimum=0, above=True, help="stop after S seconds"),
+    S("realtime", bool, False, help="replay at the recorded pace instead of as fast as possible"),
+    S("loop", bool, False, help="replay from the start when it ends"),
+    S("width", int, minimum=16, maximum=16384, help="camera frame width to request"),
+    S("height", int, minimum=16, maximum=16384, help="camera frame height to request"),
+    S("camera_fps", float, metavar="N", minimum=0, above=True, maximum=1000,
+      help="camera frame rate to request"),
+    S("reconnect_max", float, 30.0, metavar="S", minimum=0, above=True,
+      help="longest wait between attempts to reopen a lost camera (default 30)"),
+    S("http", str, metavar="[HOST:]PORT",
+      help="serve the live page, /stream.mjpg and /stats (binds 127.0.0.1 unless a host is "
+           "given)"),
+    S("window", bool, help="OpenCV window (default: when a display and a GUI OpenCV exist)"),
+    S("results", Path, metavar="FILE.jsonl", help="append one JSON line per processed frame"),
+    S("results_max_mb", float, metavar="MB", minimum=0, above=True,
+      help="rotate the results log at this size (FILE.jsonl.1, .2, ...)"),
+    S("results_keep", int, 3, metavar="N", minimum=1, maximum=1000,
+      help="rotated results logs to keep (default 3)"),
+    S("record", Path, metavar="DIR", help="save every captured frame and a manifest for --replay"),
+    S("idle_seconds", float, metavar="S", minimum=0, above=True, maximum=3600,
+      help="measure idle power for S seconds first and subtract it from energy per inference"),
+    S("cache_dir", Path, help="optimised-model cache (default ~/.cache/edge or "
+                              "$CACHE_DIRECTORY)"),
+    S("cache", bool, True, help="--no-cache: do not cache the optimised model"),
+    S("quiet", bool, False, short="-q", help="no status line"),
+    S("verbose", bool, False, short="-v",
+      help="print every result on its own line instead of a status line"),
+    S("json", bool, False, help="print the summary as JSON"),
+)
+BY_NAME = {s.name: s for s in SETTINGS}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one-line EdgeErrors (exit 2) and never guesses
+    abbreviations (``--synth`` is not ``--synthetic``)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(allow_abbrev=False, **kwargs)
+
+    def error(self, message: str):
+        raise EdgeError(message)
+
+
+def add_settings(parser: argparse.ArgumentParser, settings=SETTINGS) -> None:
+    """One flag per setting, in groups, with types that enforce the bounds."""
+    groups: dict[str, argparse._ActionsContainer] = {}
+    for s in settings:
+        target = parser if not s.group else groups.setdefault(
+            s.group, parser.add_argument_group(s.group))
+        names = [s.flag, *([s.short] if s.short else [])]
+        kw: dict = {"dest": s.name, "default": s.default, "help": s.help}
+        if s.type is bool:
+            target.add_argument(*names, action=argparse.BooleanOptionalAction, **kw)
+            continue
+        kw["metavar"] = s.metavar
+        if s.choices:
+            kw["choices"] = s.choices
+        elif s.type in (int, float):
+            kw["type"] = s.parse_text
+        else:
+            kw["type"] = s.type
+        if s.const is not None:
+            kw.update(nargs="?", const=s.const)
+        target.add_argument(*names, **kw)
+
+
+def given_on_command_line(argv: list[str], settings=SETTINGS) -> set[str]:
+    """Names of the settings whose flag (or ``--no-`` form, or short flag) is in ``argv``."""
+    given = set()
+    for s in settings:
+        spellings = {s.flag, "--no-" + s.flag[2:], *([s.short] if s.short else [])}
+        if any(arg.split("=", 1)[0] in spellings for arg in argv):
+            given.add(s.name)
+    return given
