@@ -152,6 +152,11 @@ def format_layers(profile: dict) -> str:
     if p["other_ops_ms"]:
         lines.append("rest = stem conv, classifier and " + ", ".join(
             f"{op} {ms:.3f} ms" for op, ms in p["other_ops_ms"].items()))
+    inflation = p["run_ms"] / p["unprofiled_ms"]
+    if inflation > 1.25:
+        lines.append(f"WARNING: profiling slows this model {inflation:.1f}x (per-node bookkeeping "
+                     "weighs most on small layers): the shares are approximate; one thread "
+                     "(--threads 1) profiles closest to the truth")
     lines.append("MAC-pred ms: the measured kernel time shared out by MACs, as "
                  "`edge-convert --explain` counts them (what the time would be if it followed "
                  "MACs)")

@@ -72,6 +72,9 @@ def make_request(*, sweep: bool, layers: bool, models: list[Path], configs: str 
         target = Path(model) if Path(model).is_file() else parse_configuration(str(model))
         if target is None:
             raise EdgeError(f"{model}: no such model file, nor a configuration like 1.0-224")
+        if isinstance(target, Path) and target.suffix != ".onnx":
+            raise EdgeError(f"{model}: --layers profiles ONNX models with onnxruntime's profiler "
+                            "(LiteRT's Python interpreter has no per-op profiler)")
         targets.append(target)
     if layers and not targets:  # the largest and the smallest network
         by_macs = sorted(chosen, key=lambda c: MobileNetSpec.create(c.alpha, c.resolution,
