@@ -10,6 +10,7 @@ LiteRT is not profiled: its Python interpreter has no per-op profiler.
 
 from __future__ import annotations
 
+import bisect
 import json
 import tempfile
 import time
@@ -78,40 +79,45 @@ def profile_layers(path: Path, threads: int, runs: int = 50, warmup: int = 5) ->
 
 def summarise_trace(events: list[dict], layers: list[Layer], runs: int,
                     origin: str = "model") -> dict:
-    """Per-layer and per-group time from an onnxruntime trace, over its last ``runs`` runs."""
+    """Per-layer and per-group time from an onnxruntime trace over its last ``runs`` runs:
+    each layer's (and each other op's) median time per run, so that a run preempted on a
+    busy machine does not count."""
     run_events = sorted((e for e in events if e.get("cat") == "Session"
                          and e.get("name") == "model_run"), key=lambda e: e["ts"])[-runs:]
     if len(run_events) < runs:
         raise ModelError(f"{origin}: the profile holds {len(run_events)} runs, {runs} expected")
-    start = run_events[0]["ts"]
+    starts = [e["ts"] for e in run_events]
     names = [layer.name for layer in layers]
-    per_layer = dict.fromkeys(names, 0.0)
-    other: dict[str, float] = {}
+    per_run = np.zeros((runs, len(names)))
+    other_ops: dict[str, np.ndarray] = {}
     for event in events:
-        if event.get("cat") != "Node" or event["ts"] < start or \
+        if event.get("cat") != "Node" or event["ts"] < starts[0] or \
                 not event["name"].endswith("_kernel_time"):
             continue
+        run = bisect.bisect_right(starts, event["ts"]) - 1
         node = event["name"][: -len("_kernel_time")]
         layer = layer_of(node, names)
         if layer is not None:
-            per_layer[layer] += event["dur"]
+            per_run[run, names.index(layer)] += event["dur"]
         else:
             op = event.get("args", {}).get("op_name", node)
-            other[op] = other.get(op, 0.0) + event["dur"]
+            other_ops.setdefault(op, np.zeros(runs))[run] += event["dur"]
+    per_layer = dict(zip(names, np.median(per_run, axis=0), strict=True))
+    other = {op: float(np.median(us)) for op, us in other_ops.items()}
     missing = [name for name in names if per_layer[name] == 0.0]
     if missing:
         raise ModelError(f"{origin}: no profiled node matches layer(s) {', '.join(missing)} of "
                          "the layer table (not a graph edge-convert built?)")
-    kernel_ms = (sum(per_layer.values()) + sum(other.values())) / runs / 1e3
+    kernel_ms = (sum(per_layer.values()) + sum(other.values())) / 1e3
     total_macs = sum(layer.macs for layer in layers)
     rows = []
     for layer in layers:
-        ms = per_layer[layer.name] / runs / 1e3
+        ms = per_layer[layer.name] / 1e3
         rows.append({"layer": layer.name, "kind": KINDS[layer.kind], "macs": layer.macs,
                      "mac_share": layer.macs / total_macs,
                      "predicted_ms": kernel_ms * layer.macs / total_macs,
                      "ms": ms, "time_share": ms / kernel_ms, "gmacs": layer.macs / ms / 1e6})
-    other_ms = {op: us / runs / 1e3 for op, us in sorted(other.items(), key=lambda kv: -kv[1])}
+    other_ms = {op: us / 1e3 for op, us in sorted(other.items(), key=lambda kv: -kv[1])}
     rows.append({"layer": OTHER, "kind": OTHER, "macs": 0, "mac_share": 0.0,
                  "predicted_ms": 0.0, "ms": sum(other_ms.values()),
                  "time_share": sum(other_ms.values()) / kernel_ms, "gmacs": None})
@@ -135,7 +141,7 @@ def format_layers(profile: dict) -> str:
     lines = [f"{p['model']}: {p['engine']} {p['engine_version']}, {p['threads']} thread(s), "
              f"{p['runs']} profiled runs: {p['run_ms']:.3f} ms per inference (p50; "
              f"{p['unprofiled_ms']:.3f} ms unprofiled), {p['kernel_ms']:.3f} ms in kernels "
-             f"(mean), {p['gmacs']:.1f} GMAC/s overall"]
+             f"(sum of per-layer medians), {p['gmacs']:.1f} GMAC/s overall"]
     header = (f"{'layer':<20}{'kind':<12}{'MACs':>12}{'MAC %':>8}{'MAC-pred ms':>13}"
               f"{'measured ms':>13}{'time %':>8}{'GMAC/s':>9}")
     lines += [header, "-" * len(header)]
@@ -152,11 +158,13 @@ def format_layers(profile: dict) -> str:
     if p["other_ops_ms"]:
         lines.append("rest = stem conv, classifier and " + ", ".join(
             f"{op} {ms:.3f} ms" for op, ms in p["other_ops_ms"].items()))
-    inflation = p["run_ms"] / p["unprofiled_ms"]
+    inflation = p["kernel_ms"] / p["unprofiled_ms"]
     if inflation > 1.25:
-        lines.append(f"WARNING: profiling slows this model {inflation:.1f}x (per-node bookkeeping "
-                     "weighs most on small layers): the shares are approximate; one thread "
-                     "(--threads 1) profiles closest to the truth")
+        lines.append(f"WARNING: the profiled kernels add up to {inflation:.1f}x the unprofiled "
+                     "inference (the profiler's bookkeeping, or a busy machine): the shares are "
+                     "approximate"
+                     + ("; --threads 1 profiles closest to the truth" if p["threads"] > 1
+                        else ""))
     lines.append("MAC-pred ms: the measured kernel time shared out by MACs, as "
                  "`edge-convert --explain` counts them (what the time would be if it followed "
                  "MACs)")

@@ -13,7 +13,7 @@ import pytest
 
 from edge.convert.spec import MobileNetSpec
 from edge.errors import EdgeError
-from edge.layers import layer_of
+from edge.layers import layer_of, summarise_trace
 from edge.sweep import make_request
 from edge.sweep.configs import (
     Configuration,
@@ -252,3 +252,28 @@ def test_configurations_and_calibration(monkeypatch, tmp_path):
                            runs=None, warmup=None, quick=True, calibration=PHOTOS)
     assert [t.name for t in request.layers] == ["1.0-224", "0.25-128"]
     assert (request.runs, request.rounds, request.profile_runs) == (30, 5, 20)
+
+
+def test_trace_summary_takes_each_layers_median_run():
+    layers = MobileNetSpec.create(0.25, 128, 1001).layers
+    events = [{"cat": "Session", "name": "model_run", "ts": 0, "dur": 5}]  # warm-up, dropped
+    for run in range(3):
+        start = 1000 * (run + 1)
+        events.append({"cat": "Session", "name": "model_run", "ts": start, "dur": 900})
+        slow = 100 if run == 1 else 1  # one preempted run
+        for i, layer in enumerate(layers):
+            events.append({"cat": "Node", "name": f"{layer.name}_token_{i}_kernel_time",
+                           "ts": start + i, "dur": 2 * slow if layer.kind == "dw" else slow,
+                           "args": {"op_name": "QLinearConv"}})
+        events.append({"cat": "Node", "name": "pixels/Pad_kernel_time", "ts": start + 99,
+                       "dur": 3, "args": {"op_name": "Pad"}})
+    s = summarise_trace(events, layers, runs=3)
+    assert s["run_ms"] == pytest.approx(0.9)
+    assert {r["layer"]: r["ms"] for r in s["layers"]}["Conv2d_1_depthwise"] == pytest.approx(2e-3)
+    assert s["other_ops_ms"] == {"Pad": pytest.approx(3e-3)}
+    assert s["kernel_ms"] == pytest.approx((13 * 2 + 15 + 3) / 1e3)  # 13 dw x 2 µs, 15 x 1, Pad
+    assert s["groups"]["depthwise"]["time_share"] == pytest.approx(26 / 44)
+    with pytest.raises(EdgeError, match="holds 4 runs, 5 expected"):
+        summarise_trace(events, layers, runs=5)
+    with pytest.raises(EdgeError, match="Logits"):
+        summarise_trace([e for e in events if not e["name"].startswith("Logits")], layers, 3)
