@@ -243,7 +243,9 @@ def bench_parser() -> argparse.ArgumentParser:
                    help="also run the first model back to back for S seconds and report FPS "
                         "and temperature over time")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the full report")
-    p.add_argument("--plot", type=Path, metavar="FILE.png", help="latency distribution plot")
+    p.add_argument("--plot", type=Path, metavar="FILE.png",
+                   help="latency distribution plot (--sweep: latency against published "
+                        "accuracy; --layers: time against MACs)")
     p.add_argument("--quiet", "-q", action="store_true")
     sw = p.add_argument_group("which MobileNetV1 for this device")
     sw.add_argument("--sweep", action="store_true",
