@@ -16,7 +16,8 @@ def format_sweep(report: dict) -> str:
     settings = report["settings"]
     lines = [f"{cpu['model']}, {env['logical_cpus']} CPUs ({env['physical_cores']} cores), "
              f"{env['machine']} {env['os_bits']}-bit, onnxruntime {env['onnxruntime']}, "
-             f"dot-product: {'yes' if cpu['dot_product'] else 'no'}; {settings['threads']} "
+             f"dot-product: {'yes' if cpu['dot_product'] else 'no'} "
+             f"({' '.join(cpu['features']) or 'no notable features'}); {settings['threads']} "
              f"thread(s), {settings['runs_per_config']} runs per model in "
              f"{settings['rounds']} interleaved rounds",
              f"note: {report['weights']}"]
