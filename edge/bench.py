@@ -89,8 +89,13 @@ class _ChunkEnergy:
 def run_benchmark(paths: list[Path], threads: list[int], runs: int | None = 200,
                   duration: float | None = None, warmup: int = 10, rounds: int = 10,
                   readers: list[PowerReader] | None = None, idle_seconds: float | None = None,
-                  log=lambda _msg: None) -> dict:
-    """Measure every (model, threads) pair; returns the report as a dict."""
+                  log=lambda _msg: None, spin: bool = True) -> dict:
+    """Measure every (model, threads) pair; returns the report as a dict.
+
+    ``spin=False`` stops idle worker threads spin-waiting, as edge-run does with a camera:
+    with many multi-threaded sessions interleaved, the spinning workers of the session that
+    just ran steal cores from the next one.
+    """
     env_before = environment()
     meter = EnergyMeter(readers if readers is not None else default_readers())
     idle = meter.measure_idle(idle_seconds) if idle_seconds else None
@@ -102,7 +107,7 @@ def run_benchmark(paths: list[Path], threads: list[int], runs: int | None = 200,
         for t in threads:
             config = Config(Path(path), info, t)
             t0 = time.perf_counter()
-            config.engine = Engine(path, threads=t, spin=True, cache_dir=None, info=info,
+            config.engine = Engine(path, threads=t, spin=spin, cache_dir=None, info=info,
                                    warmup=False)
             config.load_ms = (time.perf_counter() - t0) * 1e3
             tensor = _input(info)
@@ -143,7 +148,8 @@ def run_benchmark(paths: list[Path], threads: list[int], runs: int | None = 200,
         "environment": {"before": env_before, "after_thermal": read_thermal_state().to_dict()},
         "settings": {"threads": threads, "runs_per_config": len(configs[0].latencies),
                      "rounds": rounds, "warmup": warmup, "interleaved": True,
-                     "spinning": "onnxruntime default (on)"},
+                     "spinning": "onnxruntime default (on)" if spin else
+                     "off (as edge-run with a camera or --fps-cap)"},
         "power": {"method": meter.method or None, "estimated": meter.estimated,
                   "idle_watts": idle, "unavailable": meter.reasons if not reader else {}},
         "results": results,

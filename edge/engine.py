@@ -39,11 +39,13 @@ class Engine:
       rate, spinning burns a core while there is nothing to do.
     - ``cache_dir``: the fully optimised graph is saved there, keyed by the model's sha256,
       the onnxruntime version and the CPU, so the next start skips optimisation.
+    - ``profile_prefix``: onnxruntime's profiler on, its JSON trace written with this path
+      prefix (``session.end_profiling()`` returns the file).
     """
 
     def __init__(self, path: Path, threads: int | None = None, spin: bool = True,
                  cache_dir: Path | None = None, info: ModelInfo | None = None,
-                 warmup: bool = True) -> None:
+                 warmup: bool = True, profile_prefix: str | None = None) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -57,6 +59,9 @@ class Engine:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         opts.log_severity_level = 3
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if profile_prefix is not None:
+            opts.enable_profiling = True
+            opts.profile_file_prefix = profile_prefix
         source = self.path
         cached = tmp = None
         if cache_dir is not None:
