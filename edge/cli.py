@@ -165,6 +165,40 @@ def run_parser() -> argparse.ArgumentParser:
                    help="print every result on its own line instead of a status line")
     p.add_argument("--json", action=argparse.BooleanOptionalAction, default=False,
                    help="print the summary as JSON")
+    many = p.add_argument_group("many devices: MQTT (Home Assistant) and Prometheus")
+    many.add_argument("--metrics", metavar="[HOST:]PORT",
+                      help="serve /metrics alone on its own address (binds 127.0.0.1 unless a "
+                           "host is given), apart from the --http page")
+    many.add_argument("--mqtt", metavar="URL",
+                      help="publish results and health to a broker: mqtt://[user@]host[:port] "
+                           "or mqtts://... (password from --mqtt-password-file or "
+                           "$EDGE_MQTT_PASSWORD)")
+    many.add_argument("--mqtt-password-file", type=Path, metavar="FILE",
+                      help="file holding the broker password (keeps it off the command line)")
+    many.add_argument("--mqtt-ca", type=Path, metavar="FILE.pem",
+                      help="CA certificate that signed the broker's (mqtts://; default: the "
+                           "system's CAs)")
+    many.add_argument("--mqtt-prefix", default="edge", metavar="PREFIX",
+                      help="topic prefix (default edge): PREFIX/NODE/state, ...")
+    many.add_argument("--mqtt-node", metavar="NAME",
+                      help="this device's name in topics and Home Assistant (default: the "
+                           "host name)")
+    many.add_argument("--mqtt-rate", type=float, default=1.0, metavar="N",
+                      help="state messages per second, at most (default 1)")
+    many.add_argument("--mqtt-stats-interval", type=float, default=60.0, metavar="S",
+                      help="publish the /stats JSON every S seconds (default 60)")
+    many.add_argument("--mqtt-hold", type=float, default=1.0, metavar="S",
+                      help="a new top-1 label must lead for S seconds before it is an event "
+                           "(default 1)")
+    many.add_argument("--mqtt-snapshot", action=argparse.BooleanOptionalAction, default=False,
+                      help="publish a JPEG when the top-1 label changes")
+    many.add_argument("--mqtt-ha", action=argparse.BooleanOptionalAction, default=True,
+                      help="Home Assistant MQTT discovery (default on)")
+    many.add_argument("--mqtt-ha-prefix", default="homeassistant", metavar="PREFIX",
+                      help="Home Assistant's discovery prefix (default homeassistant)")
+    many.add_argument("--mqtt-remove", action="store_true",
+                      help="clear this node's retained messages and its Home Assistant "
+                           "device from the broker, then exit")
     svc = p.add_argument_group("configuration and service")
     svc.add_argument("--config", type=Path, metavar="FILE.toml",
                      help=f"settings file; flags override it (default {DEFAULT_CONFIG} when "
@@ -197,6 +231,13 @@ def _run_edge(argv: list[str] | None) -> int:
         return 1 if any(c.status == "FAIL" for c in checks) else 0
     if args.check_config:
         print(check_config(args, config_path))
+        return 0
+    if args.mqtt_remove:
+        from edge.runtime import mqtt_options
+        from edge.sinks.mqtt import remove
+
+        for topic in remove(mqtt_options(args)):
+            print(f"cleared {topic}")
         return 0
     pipeline, notes = build_pipeline(args)
     for note in notes:

@@ -22,7 +22,7 @@ else:  # pragma: no cover
 
 DEFAULT_PATH = Path("/etc/edge/edge.toml")
 # flags that are about this invocation, not the job
-NOT_CONFIGURABLE = {"help", "config", "no_config", "check_config", "doctor"}
+NOT_CONFIGURABLE = {"help", "config", "no_config", "check_config", "doctor", "mqtt_remove"}
 SOURCES = ("camera", "picamera", "replay", "synthetic")
 
 

@@ -359,6 +359,7 @@ class Pipeline:
             "cpu_s": round(cpu_s, 3),
             "cpu_ms_per_frame": round(1e3 * cpu_s / processed, 3) if processed else None,
             "latest": self.latest.to_dict() if self.latest else None,
+            "sinks": {s.name: f for s in self.sinks if (f := s.figures()) is not None},
             **system,
         }
 
