@@ -191,15 +191,18 @@ class MqttSink(Sink):
                     "connected": self.connected, "published": self.published,
                     "dropped": self.dropped, "disconnects": self.disconnects}
 
-    def _set_down(self, why: str) -> None:
+    def _set_down(self, why: str) -> bool:
+        """Record an outage; True when the connection was up until now."""
         with self._lock:
-            if self.connected:
+            was_up = self.connected
+            if was_up:
                 self.disconnects += 1
                 self._dropped_before = self.dropped
             self.connected = False
             self._why = why
             if self._down_since is None:
                 self._down_since = time.time()
+            return was_up
 
     # -- paho callbacks (paho's network thread) --------------------------------------------
     def _on_connect(self, client, _userdata, _flags, reason, _properties) -> None:
@@ -207,9 +210,10 @@ class MqttSink(Sink):
             self._set_down(f"refused the connection ({reason})")
             if reason.value in FATAL_REFUSALS:
                 self._refusal = str(reason)
+            if self._answered.is_set():  # the first answer is connect()'s to report
+                log.warning("MQTT broker %s refused the connection: %s",
+                            self.options.broker.url, reason)
             self._answered.set()
-            log.warning("MQTT broker %s refused the connection: %s",
-                        self.options.broker.url, reason)
             return
         with self._lock:
             back_after = time.time() - self._down_since if self._down_since else 0.0
@@ -226,8 +230,9 @@ class MqttSink(Sink):
         self._set_down("unreachable")
 
     def _on_disconnect(self, _client, _userdata, _flags, reason, _properties) -> None:
-        if not self._stop.is_set():
-            self._set_down("unreachable" if not reason.is_failure else f"lost ({reason})")
+        if self._stop.is_set():
+            return
+        if self._set_down("unreachable" if not reason.is_failure else f"lost ({reason})"):
             log.warning("MQTT connection to %s lost (%s)", self.options.broker.url, reason)
 
     def _on_message(self, _client, _userdata, message) -> None:
@@ -268,6 +273,9 @@ class MqttSink(Sink):
     def handle(self, result: Result) -> None:
         now = time.monotonic()
         self._rate.tick(now)
+        if self._rate.count == 1:  # the first figures worth sending
+            self._stats_now = True
+            self._wake.set()
         if result.top and self._tracker.update(result.top[0][1], now):
             index, label, score = result.top[0]
             self._event = json.dumps({"label": label, "index": index, "score": round(score, 4),
@@ -289,7 +297,7 @@ class MqttSink(Sink):
 
     def _work(self) -> None:
         """Stats on their interval and snapshots when asked, off the reporting thread."""
-        due = time.monotonic()
+        due = time.monotonic() + self.options.stats_interval
         while not self._stop.is_set():
             self._wake.wait(max(due - time.monotonic(), 0.0))
             self._wake.clear()
@@ -301,7 +309,7 @@ class MqttSink(Sink):
                 if jpeg is not None:
                     self._snapshot = jpeg
                     self._publish(self.topics.snapshot, jpeg, qos=0, retain=True)
-            if self._stats_now or time.monotonic() >= due:
+            if (self._stats_now and self._rate.count) or time.monotonic() >= due:
                 self._stats_now = False
                 due = time.monotonic() + self.options.stats_interval
                 try:
