@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import cv2
@@ -98,6 +99,14 @@ def test_discovery_payload():
     assert all(c["availability_topic"] == "edge/pi kitchen/availability" for c in comps.values())
     assert comps["snapshot"]["platform"] == "image"
     assert "snapshot" not in ha.discovery(topics, snapshot=False)["components"]
+
+
+def test_without_paho_the_error_says_what_to_install(monkeypatch):
+    from edge.sinks.mqtt import MqttSink
+
+    monkeypatch.setitem(sys.modules, "paho.mqtt.client", None)  # import fails as if absent
+    with pytest.raises(EdgeError, match=r"pip install 'edge\[mqtt\]'"):
+        MqttSink(MqttOptions(parse_broker("mqtt://h", environ={}), node="n"))
 
 
 def test_check_config_validates_mqtt_without_connecting(tmp_path):

@@ -167,10 +167,15 @@ class MqttSink(Sink):
             self._worker.join(timeout=5)
         if not self._started:
             return
-        if self.connected:  # a clean disconnect does not fire the will: say it ourselves
-            info = self._client.publish(self.topics.availability, "offline", qos=1, retain=True)
-            with contextlib.suppress(RuntimeError, ValueError):  # not sent: the will says it
-                info.wait_for_publish(timeout=2.0)
+        if not self.connected:
+            # paho's thread may sit in a connect attempt for seconds; it is a daemon and
+            # ends at the next check, so do not make the process wait for it
+            self._client.disconnect()
+            return
+        # a clean disconnect does not fire the will: say it ourselves
+        info = self._client.publish(self.topics.availability, "offline", qos=1, retain=True)
+        with contextlib.suppress(RuntimeError, ValueError):  # not sent: the will says it
+            info.wait_for_publish(timeout=2.0)
         self._client.disconnect()
         self._client.loop_stop()
 
