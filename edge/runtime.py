@@ -162,7 +162,8 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
         mqtt = MqttSink(mqtt_options(args, info.name if info else None))
         mqtt.connect()  # bad credentials or an untrusted certificate fail here
         sinks.append(mqtt)
-        notes.append(f"MQTT to {mqtt.options.broker.url} as {mqtt.topics.state.rsplit('/', 1)[0]}"
+        notes.append(f"MQTT to {mqtt.options.broker.url} as {args.mqtt_prefix}/"
+                     f"{mqtt.options.node}"
                      + ("" if mqtt.connected else " (not connected yet: retrying)"))
     if args.window is not False and info is not None:
         from edge.sinks.window import WindowSink, window_available

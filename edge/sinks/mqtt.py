@@ -4,7 +4,8 @@ Under ``<prefix>/<node>/``:
     availability  ``online`` / ``offline``, retained, QoS 1; also the last will
     state         top-k, latency, FPS, sequence number, timestamp; at most ``rate`` a second
     event         the top-1 label once it changed (with hysteresis), retained, QoS 1
-    stats         the ``/stats`` JSON every ``stats_interval`` seconds, retained
+    stats         the ``/stats`` JSON (without whole-run percentiles) every
+                  ``stats_interval`` seconds, retained
     snapshot      a JPEG of the frame when the top-1 label changed (optional), retained
 plus Home Assistant's device discovery (edge/sinks/ha.py), re-sent when Home Assistant
 announces ``online``.
@@ -157,6 +158,8 @@ class MqttSink(Sink):
                             f"connection ({self._refusal})")
 
     def open(self, view) -> None:
+        if not self._started:
+            self.connect()
         self._view = view
         self._worker.start()
 
@@ -318,7 +321,9 @@ class MqttSink(Sink):
                 self._stats_now = False
                 due = time.monotonic() + self.options.stats_interval
                 try:
-                    self._stats = json.dumps(self._view.stats()).encode()
+                    # whole-run percentiles sort up to a million samples a stage: /stats
+                    # has them on demand; a message every minute does without
+                    self._stats = json.dumps(self._view.stats(run_percentiles=False)).encode()
                 except Exception:  # a figure that cannot be read must not end the thread
                     log.exception("stats for MQTT failed")
                     continue

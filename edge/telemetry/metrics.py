@@ -85,7 +85,7 @@ class Latency:
             self._run[self._n] = ms
             self._n += 1
 
-    def summary(self, run: bool = True) -> dict[str, dict[str, float | None]]:
+    def summary(self, run: bool = True) -> dict:
         """Percentiles of the sliding window and, unless ``run`` is False, of the whole run
         (up to a million samples: not something to sort several times a second); plus the
         run's sample count and sum (what a Prometheus summary carries)."""
