@@ -118,6 +118,9 @@ def run_parser() -> argparse.ArgumentParser:
                      help="validate the configuration and model without touching hardware")
     svc.add_argument("--doctor", action="store_true",
                      help="check this machine for what usually breaks a camera service")
+    svc.add_argument("--mqtt-remove", action="store_true",
+                     help="clear this node's retained messages and its Home Assistant device "
+                          "from the broker (--mqtt), then exit")
     return p
 
 
@@ -141,6 +144,13 @@ def _run_edge(argv: list[str] | None) -> int:
         return 1 if any(c.status == "FAIL" for c in checks) else 0
     if args.check_config:
         print(check_config(args, config_path))
+        return 0
+    if args.mqtt_remove:
+        from edge.runtime import mqtt_options
+        from edge.sinks.mqtt import remove
+
+        for topic in remove(mqtt_options(args)):
+            print(f"cleared {topic}")
         return 0
     pipeline, notes = build_pipeline(args)
 

@@ -327,6 +327,7 @@ class Pipeline:
             "trained": self.info.trained if self.info else None,
             **figures,
             "latest": self.latest.to_dict() if self.latest else None,
+            "sinks": {s.name: f for s in self.sinks if (f := s.figures()) is not None},
             **system,
         }
 

@@ -34,6 +34,23 @@ def build_source(args: argparse.Namespace, model_size: int) -> Source:
     return SyntheticSource(args.width or 640, args.height or 480, args.camera_fps)
 
 
+def mqtt_options(args: argparse.Namespace, model: str | None = None):
+    """The --mqtt-* flags as MqttOptions: URL parsed, password read, nothing connected."""
+    import socket
+
+    from edge.sinks.mqtt_options import MqttOptions, parse_broker
+
+    if args.mqtt is None:
+        raise EdgeError("--mqtt URL is needed" + (" by --mqtt-remove" if args.mqtt_remove
+                                                  else ""))
+    return MqttOptions(
+        broker=parse_broker(args.mqtt, args.mqtt_password_file), prefix=args.mqtt_prefix,
+        node=args.mqtt_node or socket.gethostname(), rate=args.mqtt_rate,
+        stats_interval=args.mqtt_stats_interval, snapshot=args.mqtt_snapshot,
+        ca_file=args.mqtt_ca, discovery_prefix=args.mqtt_ha_prefix if args.mqtt_ha else None,
+        hold_s=args.mqtt_hold, model=model)
+
+
 def validate(args: argparse.Namespace) -> None:
     """Checks across settings (each setting's own bounds are checked when it is parsed)."""
     chosen = chosen_sources(vars(args))
@@ -46,6 +63,12 @@ def validate(args: argparse.Namespace) -> None:
         from edge.sinks.http import parse_bind
 
         parse_bind(args.http)
+    if args.metrics is not None:
+        from edge.sinks.http import parse_bind
+
+        parse_bind(args.metrics, "--metrics")
+    if args.mqtt is not None:
+        mqtt_options(args)
 
 
 def check_config(args: argparse.Namespace, config_path) -> str:
@@ -119,6 +142,22 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
         http = HttpSink(*parse_bind(args.http))
         sinks.append(http)
         notes.append(f"web page on {http.url}")
+    if args.metrics is not None:
+        from edge.sinks.http import parse_bind
+        from edge.sinks.prometheus import MetricsSink
+
+        metrics = MetricsSink(*parse_bind(args.metrics, "--metrics"))
+        sinks.append(metrics)
+        notes.append(f"metrics on {metrics.url}")
+    if args.mqtt is not None:
+        from edge.sinks.mqtt import MqttSink
+
+        mqtt = MqttSink(mqtt_options(args, info.name if info else None))
+        mqtt.connect()  # bad credentials or an untrusted certificate fail here
+        sinks.append(mqtt)
+        notes.append(f"MQTT to {mqtt.options.broker.url} as {args.mqtt_prefix}/"
+                     f"{mqtt.options.node}"
+                     + ("" if mqtt.connected else " (not connected yet: retrying)"))
     if args.window is not False and info is not None:
         from edge.sinks.window import WindowSink, window_available
 

@@ -96,6 +96,7 @@ def _kind(kind: type) -> str:
 
 S = Setting
 SOURCE, SERVICE = "source (one of)", "configuration and service"
+MANY = "many devices: MQTT (Home Assistant) and Prometheus"
 SETTINGS: tuple[Setting, ...] = (
     S("camera", str, group=SOURCE, metavar="SPEC",
       help="OpenCV source: camera index (0), device (/dev/video2), stream URL or video file"),
@@ -145,6 +146,31 @@ SETTINGS: tuple[Setting, ...] = (
     S("verbose", bool, False, short="-v",
       help="print every result on its own line instead of a status line"),
     S("json", bool, False, help="print the summary as JSON"),
+    S("metrics", str, group=MANY, metavar="[HOST:]PORT",
+      help="serve /metrics alone on its own address (binds 127.0.0.1 unless a host is given), "
+           "apart from the --http page"),
+    S("mqtt", str, group=MANY, metavar="URL",
+      help="publish results and health to a broker: mqtt://[user@]host[:port] or mqtts://... "
+           "(password from --mqtt-password-file or $EDGE_MQTT_PASSWORD)"),
+    S("mqtt_password_file", Path, group=MANY, metavar="FILE",
+      help="file holding the broker password (keeps it off the command line)"),
+    S("mqtt_ca", Path, group=MANY, metavar="FILE.pem",
+      help="CA certificate that signed the broker's (mqtts://; default: the system's CAs)"),
+    S("mqtt_prefix", str, "edge", group=MANY, metavar="PREFIX",
+      help="topic prefix (default edge): PREFIX/NODE/state, ..."),
+    S("mqtt_node", str, group=MANY, metavar="NAME",
+      help="this device's name in topics and Home Assistant (default: the host name)"),
+    S("mqtt_rate", float, 1.0, group=MANY, metavar="N", minimum=0, above=True, maximum=1000,
+      help="state messages per second, at most (default 1)"),
+    S("mqtt_stats_interval", float, 60.0, group=MANY, metavar="S", minimum=1, maximum=86400,
+      help="publish the /stats JSON every S seconds (default 60)"),
+    S("mqtt_hold", float, 1.0, group=MANY, metavar="S", minimum=0, maximum=3600,
+      help="a new top-1 label must lead for S seconds before it is an event (default 1)"),
+    S("mqtt_snapshot", bool, False, group=MANY,
+      help="publish a JPEG when the top-1 label changes"),
+    S("mqtt_ha", bool, True, group=MANY, help="Home Assistant MQTT discovery (default on)"),
+    S("mqtt_ha_prefix", str, "homeassistant", group=MANY, metavar="PREFIX",
+      help="Home Assistant's discovery prefix (default homeassistant)"),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 

@@ -25,6 +25,7 @@ def test_latency_window_and_whole_run():
     summary = lat.summary()
     assert summary["window"]["p50"] == pytest.approx(np.percentile(range(90, 100), 50))
     assert summary["run"]["p50"] == pytest.approx(np.percentile(range(100), 50))
+    assert (summary["count"], summary["sum_ms"]) == (100, sum(range(100)))  # Prometheus' _count
 
 
 def test_latency_run_record_stays_bounded_and_fair():

@@ -92,11 +92,16 @@ def test_prometheus_metrics(server):
               if s.name == "edge_frames_total"}
     assert frames["processed"] >= 1 and set(frames) == {"captured", "processed", "dropped",
                                                         "skipped"}
-    fps = {s.labels["kind"] for s in families["edge_fps"].samples}
+    fps = {s.labels["kind"] for s in families["edge_frames_per_second"].samples}
     assert fps == {"capture", "inference", "dropped"}
-    stages = {s.labels["stage"] for s in families["edge_latency_ms"].samples}
+    latency = families["edge_latency_seconds"]
+    assert latency.type == "summary"
+    stages = {s.labels["stage"] for s in latency.samples}
     assert {"preprocess", "inference", "postprocess", "capture_to_result"} <= stages
-    assert families["edge_resident_memory_mb"].samples[0].value > 10
+    p50 = {s.labels["stage"]: s.value for s in latency.samples
+           if s.labels.get("quantile") == "0.5"}
+    assert 0 < p50["inference"] < 1  # seconds, not milliseconds
+    assert families["edge_resident_memory_bytes"].samples[0].value > 10e6
     assert "edge_cpu_seconds" in families
 
 

@@ -72,6 +72,10 @@ class Sink:
     def close(self) -> None:
         """Called once after the last result."""
 
+    def figures(self) -> dict | None:
+        """The sink's own counters and state for /stats and /metrics (None: nothing)."""
+        return None
+
 
 class FrameSink:
     """A consumer of every captured frame (the recorder), fed on the capture thread."""

@@ -26,16 +26,16 @@ log = logging.getLogger(__name__)
 BOUNDARY = "edgeframe"
 
 
-def parse_bind(text: str) -> tuple[str, int]:
+def parse_bind(text: str, flag: str = "--http") -> tuple[str, int]:
     """``PORT`` or ``HOST:PORT`` (``[::1]:PORT`` for IPv6); host defaults to 127.0.0.1."""
     host, sep, port = text.rpartition(":")
     host = host.strip("[]") if sep else "127.0.0.1"
     try:
         number = int(port)
     except ValueError:
-        raise EdgeError(f"--http {text}: expected [HOST:]PORT") from None
+        raise EdgeError(f"{flag} {text}: expected [HOST:]PORT") from None
     if not 0 <= number <= 65535:
-        raise EdgeError(f"--http {text}: port must be 0-65535")
+        raise EdgeError(f"{flag} {text}: port must be 0-65535")
     return host or "127.0.0.1", number
 
 

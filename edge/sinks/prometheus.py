@@ -1,13 +1,31 @@
 """Prometheus text exposition of the live figures, built at scrape time from Pipeline.stats()
-so there is one bookkeeping, not two."""
+so there is one bookkeeping, not two; and a listener that serves only ``/metrics``, so
+metrics can be reachable where the camera page is not.
+
+Names follow Prometheus conventions: base units in the name (seconds, bytes, hertz),
+``_total`` on counters, labels only from small fixed sets."""
 
 from __future__ import annotations
 
+import logging
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    InfoMetricFamily,
+    Metric,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from edge.errors import EdgeError
+from edge.sinks.base import Sink
 from edge.telemetry.thermal import THROTTLE_BITS
+
+log = logging.getLogger(__name__)
 
 
 class PipelineCollector:
@@ -15,7 +33,7 @@ class PipelineCollector:
         self._stats = stats  # a callable returning Pipeline.stats()
 
     def collect(self):
-        s = self._stats()
+        s = self._stats(run_percentiles=False)
         info = InfoMetricFamily("edge", "What is running")
         info.add_metric([], {"model": str(s.get("model")), "source": str(s.get("source")),
                              "trained": str(s.get("trained")).lower()})
@@ -24,18 +42,22 @@ class PipelineCollector:
         for kind in ("captured", "processed", "dropped", "skipped"):
             frames.add_metric([kind], s["frames"][kind])
         yield frames
-        fps = GaugeMetricFamily("edge_fps", "Frames per second over the last 5 s",
+        fps = GaugeMetricFamily("edge_frames_per_second", "Frames per second over the last 5 s",
                                 labels=["kind"])
         for kind in ("capture", "inference", "dropped"):
             fps.add_metric([kind], s["fps"][kind])
         yield fps
-        lat = GaugeMetricFamily("edge_latency_ms", "Per-stage latency percentiles",
-                                labels=["stage", "quantile", "window"])
-        for stage, windows in s["latency_ms"].items():
-            for window, name in (("window", "recent"), ("run", "run")):
-                for q, value in windows[window].items():
-                    if value is not None:
-                        lat.add_metric([stage, str(int(q[1:]) / 100), name], value)
+        # A summary as client libraries make them: quantiles over a sliding window (the last
+        # 300 frames), count and sum over the whole run.
+        lat = Metric("edge_latency_seconds", "Per-stage latency", "summary")
+        for stage, figures in s["latency_ms"].items():
+            for q, value in figures["window"].items():
+                if value is not None:
+                    lat.add_sample("edge_latency_seconds",
+                                   {"stage": stage, "quantile": str(int(q[1:]) / 100)},
+                                   value / 1e3)
+            lat.add_sample("edge_latency_seconds_count", {"stage": stage}, figures["count"])
+            lat.add_sample("edge_latency_seconds_sum", {"stage": stage}, figures["sum_ms"] / 1e3)
         yield lat
         yield GaugeMetricFamily("edge_source_up", "1 while the source delivers, 0 during an "
                                 "outage", value=1 if s["source_state"] == "up" else 0)
@@ -45,19 +67,23 @@ class PipelineCollector:
                                 value=len(s["problems"]))
         yield CounterMetricFamily("edge_cpu_seconds", "Process CPU time", value=s["cpu_s"])
         if s["cpu_ms_per_frame"] is not None:
-            yield GaugeMetricFamily("edge_cpu_ms_per_frame", "Process CPU-ms per processed frame",
-                                    value=s["cpu_ms_per_frame"])
-        yield GaugeMetricFamily("edge_resident_memory_mb", "Resident memory", value=s["rss_mb"])
+            yield GaugeMetricFamily("edge_cpu_seconds_per_frame",
+                                    "Process CPU time per processed frame, whole run",
+                                    value=s["cpu_ms_per_frame"] / 1e3)
+        yield GaugeMetricFamily("edge_resident_memory_bytes", "Resident memory",
+                                value=s["rss_mb"] * 2**20)
         yield from _system(s)
+        yield from _mqtt((s.get("sinks") or {}).get("mqtt"))
 
 
 def _system(s: dict):
     thermal = s.get("thermal") or {}
-    for key, name, doc in (("temperature_c", "edge_temperature_celsius", "SoC temperature"),
-                           ("frequency_mhz", "edge_cpu_frequency_mhz", "CPU 0 clock")):
+    for key, name, doc, scale in (
+            ("temperature_c", "edge_temperature_celsius", "SoC temperature", 1),
+            ("frequency_mhz", "edge_cpu_frequency_hertz", "CPU 0 clock", 1e6)):
         value = (thermal.get(key) or {}).get("value")
         if value is not None:
-            yield GaugeMetricFamily(name, doc, value=value)
+            yield GaugeMetricFamily(name, doc, value=value * scale)
     throttled = thermal.get("throttled") or {}
     if throttled.get("value"):
         bits = int(throttled["value"], 16)
@@ -81,8 +107,66 @@ def _system(s: dict):
                 yield family
 
 
+def _mqtt(figures: dict | None):
+    if figures is None:
+        return
+    yield GaugeMetricFamily("edge_mqtt_connected", "1 while connected to the MQTT broker",
+                            value=1 if figures["connected"] else 0)
+    for key, name, doc in (
+            ("published", "edge_mqtt_messages_published", "MQTT messages handed to the broker "
+                                                          "connection"),
+            ("dropped", "edge_mqtt_messages_dropped", "MQTT state messages dropped while the "
+                                                      "broker was away"),
+            ("disconnects", "edge_mqtt_disconnects", "Times the MQTT connection was lost")):
+        yield CounterMetricFamily(name, doc, value=figures[key])
+
+
 def metrics_route(stats):
     """A (body, content type) callable for HttpSink.extra_routes["/metrics"]."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(PipelineCollector(stats))
     return lambda: (generate_latest(registry), CONTENT_TYPE_LATEST)
+
+
+class MetricsSink(Sink):
+    """``/metrics`` alone on its own address (``--metrics``), apart from the web page."""
+
+    name = "metrics"
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 9464) -> None:
+        self._route = None
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path.split("?", 1)[0] != "/metrics" or sink._route is None:
+                    self.send_error(HTTPStatus.NOT_FOUND)
+                    return
+                body, ctype = sink._route()
+                self.send_response(HTTPStatus.OK)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, fmt, *args):
+                log.debug("%s " + fmt, self.address_string(), *args)
+
+        try:
+            self.server = ThreadingHTTPServer((host, port), Handler)
+        except OSError as exc:
+            raise EdgeError(f"--metrics {host}:{port}: cannot listen ({exc.strerror})") from exc
+        self.server.daemon_threads = True
+        host, port = self.server.server_address[:2]
+        self.url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/metrics"
+        self._thread = threading.Thread(target=self.server.serve_forever, name="metrics",
+                                        daemon=True)
+
+    def open(self, view) -> None:
+        self._route = metrics_route(view.stats)
+        self._thread.start()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self.server.shutdown()
+        self.server.server_close()

@@ -71,6 +71,7 @@ class Latency:
         self._n = 0
         self._stride = 1
         self._seen = 0
+        self._sum = 0.0
         self._max_run = max_run
         self._lock = threading.Lock()
 
@@ -78,6 +79,7 @@ class Latency:
         with self._lock:
             self._recent.append(ms)
             self._seen += 1
+            self._sum += ms
             if self._seen % self._stride:
                 return
             if self._n == self._run.size:
@@ -89,13 +91,15 @@ class Latency:
             self._run[self._n] = ms
             self._n += 1
 
-    def summary(self, run: bool = True) -> dict[str, dict[str, float | None]]:
+    def summary(self, run: bool = True) -> dict:
         """Percentiles of the sliding window and, unless ``run`` is False, of the whole run
-        (up to a million samples: not something to sort several times a second)."""
+        (up to a million samples: not something to sort several times a second); plus the
+        run's sample count and sum (what a Prometheus summary carries)."""
         with self._lock:
             recent = list(self._recent)
             whole = self._run[: self._n].copy() if run else None
-        out = {"window": percentiles(recent)}
+            count, total = self._seen, self._sum
+        out: dict = {"window": percentiles(recent), "count": count, "sum_ms": round(total, 3)}
         if whole is not None:
             out["run"] = percentiles(whole)
         return out
