@@ -23,13 +23,13 @@ class Captured:
 @dataclass(frozen=True, slots=True)
 class Inferred:
     """Inference -> reporting. No pixels: a backlog of full frames could take hundreds of MB;
-    display sinks get the newest frame instead."""
+    display sinks get the newest frame instead. ``logits`` is None when only capturing."""
 
     seq: int
     name: str
     t_source_ns: int
     t_capture_ns: int
-    logits: np.ndarray
+    logits: np.ndarray | None
     wait_ms: float
     preprocess_ms: float
     inference_ms: float

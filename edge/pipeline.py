@@ -148,15 +148,15 @@ class Pipeline:
 
     def _postprocess(self, item: Inferred) -> Result:
         t0 = time.perf_counter()
-        top = [(i, self.info.label(i), p) for i, p in top_k_softmax(item.logits,
-                                                                     self.options.top_k)]
+        top = [] if item.logits is None else [
+            (i, self.info.label(i), p) for i, p in top_k_softmax(item.logits, self.options.top_k)]
         latency = {"capture_wait": item.wait_ms, "preprocess": item.preprocess_ms,
                    "inference": item.inference_ms,
                    "postprocess": (time.perf_counter() - t0) * 1e3,
                    "capture_to_result": (time.monotonic_ns() - item.t_capture_ns) / 1e6}
         self.figures.add_latencies(latency)
-        result = Result(item.seq, item.name, item.t_source_ns, top, latency, self.info.trained,
-                        self._display_frame)
+        result = Result(item.seq, item.name, item.t_source_ns, top, latency,
+                        self.info.trained if self.info else True, self._display_frame)
         self.latest = result
         self.first_result.set()
         return result
@@ -225,16 +225,16 @@ class Pipeline:
 
     def _process(self, item: Captured, wait_ms: float) -> None:
         self.figures.infer_rate.tick()
-        if self.engine is None or self.info is None:  # --no-infer: capture only
-            return
         frame, tensor, pre_ms = item.frame, item.tensor, item.preprocess_ms
-        if tensor is None:
-            t0 = time.perf_counter()
-            tensor = frame_to_input(frame, self.info.resolution, self.options.crop)
-            pre_ms = (time.perf_counter() - t0) * 1e3
-        t1 = time.perf_counter()
-        logits = self.engine.run(tensor)
-        infer_ms = (time.perf_counter() - t1) * 1e3
+        logits, infer_ms = None, 0.0
+        if self.engine is not None and self.info is not None:  # else --no-infer: capture only
+            if tensor is None:
+                t0 = time.perf_counter()
+                tensor = frame_to_input(frame, self.info.resolution, self.options.crop)
+                pre_ms = (time.perf_counter() - t0) * 1e3
+            t1 = time.perf_counter()
+            logits = self.engine.run(tensor)
+            infer_ms = (time.perf_counter() - t1) * 1e3
         self._display_frame = frame
         try:
             self._results.put_nowait(Inferred(frame.seq, frame.name, frame.t_source_ns,

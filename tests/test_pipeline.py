@@ -242,3 +242,12 @@ def test_fps_cap_paces_inference():
     _, summary = run(source, fps_cap=50, duration=0.6)
     assert summary["end"] == "duration reached"
     assert 20 <= summary["frames"]["processed"] <= 33
+
+
+def test_capture_only_still_delivers_frames_to_display_sinks():
+    sink = Collect()
+    pipeline = Pipeline(StubSource(count=5), None, None, [sink])
+    summary = pipeline.run()
+    assert summary["frames"]["processed"] == 5 and summary["model"] is None
+    assert [r.top for r in sink.results] == [[]] * 5
+    assert all(r.frame is not None for r in sink.results)
