@@ -20,11 +20,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from edge.errors import SourceError
 from edge.frame import Frame
 from edge.handoff import Captured, Inferred, Slot
 from edge.model import ModelInfo
-from edge.postprocess import top_k_softmax
+from edge.postprocess import top_k_softmax_batch
 from edge.preprocess import DEFAULT_CROP, frame_to_input
 from edge.sinks.base import FrameSink, Result, Sink
 from edge.sources.base import Source
@@ -33,6 +35,9 @@ from edge.telemetry.metrics import RunFigures, status_text
 from edge.telemetry.monitor import SystemMonitor, rss_mb, rss_peak_mb
 
 log = logging.getLogger(__name__)
+REPORT_EVERY_S = 0.005  # how often the reporting thread takes the waiting results
+MAX_WAITING_RESULTS = 256  # beyond this, sinks are not keeping up: results are dropped
+MAX_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class Options:
     reconnect_max_s: float = 30.0
     open_timeout_s: float = 30.0  # a source that neither opens nor fails in this time is stuck
     stop_timeout_s: float = 6.0  # longer than any read timeout (OpenCV streams: 5 s)
+    sink_patience_s: float = 5.0  # at shutdown, how long sinks may go without progress
 
 
 class Pipeline:
@@ -74,7 +80,9 @@ class Pipeline:
         self.end_reason = ""
         self._display_frame: Frame | None = None
         self._slot = Slot()
-        self._results: queue.Queue[Inferred | None] = queue.Queue(maxsize=256)
+        self._results: queue.SimpleQueue[Inferred | None] = queue.SimpleQueue()
+        self._report_wake = threading.Event()  # set at shutdown: deliver the rest now
+        self._enqueued = self._delivered = 0  # results handed to the reporter, and delivered
         self._opened = threading.Event()
         self._open_error: BaseException | None = None
         self._capture_thread: threading.Thread | None = None
@@ -132,11 +140,44 @@ class Pipeline:
 
     # -- reporting thread -----------------------------------------------------------------
     def _report(self) -> None:
-        """Postprocessing and sinks, off the inference thread: right after a large model
-        runs, the CPU's caches hold its weights and even a small softmax costs several times
-        what it does with warm caches; here it overlaps with the next inference instead."""
-        while (item := self._results.get()) is not None:
-            result = self._postprocess(item)
+        """Postprocessing and sinks, off the inference thread, in batches: every few
+        milliseconds it takes whatever results are waiting. Waking once per frame would cost
+        the inference thread a GIL handover per frame; a batch also pays numpy's per-call cost
+        once (right after a large model runs, even a small softmax is slow with cold caches)."""
+        done = behind = False
+        while not done:
+            if not behind:
+                self._report_wake.wait(REPORT_EVERY_S)
+            batch: list[Inferred] = []
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._results.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    done = True
+                    break
+                batch.append(item)
+            behind = len(batch) == MAX_BATCH
+            if batch:
+                self._deliver(batch)
+
+    def _deliver(self, batch: list[Inferred]) -> None:
+        t0 = time.perf_counter()
+        scored = [item for item in batch if item.logits is not None]
+        tops = iter(top_k_softmax_batch(np.stack([i.logits for i in scored]), self.options.top_k)
+                    if scored else [])
+        post_ms = (time.perf_counter() - t0) * 1e3 / len(batch)
+        now_ns = time.monotonic_ns()
+        for item in batch:
+            top = [] if item.logits is None else [(i, self.info.label(i), p) for i, p in next(tops)]
+            latency = {"capture_wait": item.wait_ms, "preprocess": item.preprocess_ms,
+                       "inference": item.inference_ms, "postprocess": post_ms,
+                       "capture_to_result": (now_ns - item.t_capture_ns) / 1e6}
+            self.figures.add_latencies(latency)
+            result = Result(item.seq, item.name, item.t_source_ns, top, latency,
+                            self.info.trained if self.info else True, self._display_frame)
+            self.latest = result
             for sink in self._active_sinks:
                 try:
                     sink.handle(result)
@@ -145,21 +186,8 @@ class Pipeline:
                                   sink.name)
                     sink.error = f"failed: {exc.__class__.__name__}: {exc}"
                     self._active_sinks = [s for s in self._active_sinks if s is not sink]
-
-    def _postprocess(self, item: Inferred) -> Result:
-        t0 = time.perf_counter()
-        top = [] if item.logits is None else [
-            (i, self.info.label(i), p) for i, p in top_k_softmax(item.logits, self.options.top_k)]
-        latency = {"capture_wait": item.wait_ms, "preprocess": item.preprocess_ms,
-                   "inference": item.inference_ms,
-                   "postprocess": (time.perf_counter() - t0) * 1e3,
-                   "capture_to_result": (time.monotonic_ns() - item.t_capture_ns) / 1e6}
-        self.figures.add_latencies(latency)
-        result = Result(item.seq, item.name, item.t_source_ns, top, latency,
-                        self.info.trained if self.info else True, self._display_frame)
-        self.latest = result
+            self._delivered += 1
         self.first_result.set()
-        return result
 
     # -- the run --------------------------------------------------------------------------
     def start(self) -> None:
@@ -236,12 +264,12 @@ class Pipeline:
             logits = self.engine.run(tensor)
             infer_ms = (time.perf_counter() - t1) * 1e3
         self._display_frame = frame
-        try:
-            self._results.put_nowait(Inferred(frame.seq, frame.name, frame.t_source_ns,
-                                              frame.t_capture_ns, logits, wait_ms, pre_ms,
-                                              infer_ms))
-        except queue.Full:  # sinks cannot keep up; never stall inference for them
+        if self._results.qsize() >= MAX_WAITING_RESULTS:  # never stall inference for sinks
             self.figures.report_dropped += 1
+        else:
+            self._enqueued += 1
+            self._results.put(Inferred(frame.seq, frame.name, frame.t_source_ns,
+                                       frame.t_capture_ns, logits, wait_ms, pre_ms, infer_ms))
 
     def _shutdown(self) -> None:
         """Stop the threads in order; each closes only what it owns."""
@@ -261,27 +289,30 @@ class Pipeline:
             self.monitor.stop()
         if self._reporter is not None:
             self._drain_reporter()
-        # frame sinks are fed by the capture thread: close them only once it has finished
-        done = capture is None or not capture.is_alive()
-        for sink in [*self.sinks, *(self.frame_sinks if done else [])]:
+        # each kind of sink is closed only once the thread that feeds it has finished
+        reported = self._reporter is None or not self._reporter.is_alive()
+        captured = capture is None or not capture.is_alive()
+        for sink in [*(self.sinks if reported else []), *(self.frame_sinks if captured else [])]:
             try:
                 sink.close()
             except Exception:
                 log.exception("closing %s failed", sink.name)
 
-    def _drain_reporter(self, patience_s: float = 5.0) -> None:
+    def _drain_reporter(self) -> None:
         """Let the sinks finish the queued results (a complete results log) for as long as
-        they make progress; give up after ``patience_s`` without any, counting the rest."""
+        they make progress; give up after ``sink_patience_s`` without any, counting the rest."""
+        patience_s = self.options.sink_patience_s
         self._results.put(None)
-        left, since = self._results.qsize(), time.monotonic()
+        self._report_wake.set()
+        delivered, since = self._delivered, time.monotonic()
         while self._reporter.is_alive() and time.monotonic() - since < patience_s:
             self._reporter.join(timeout=0.2)
-            if (now_left := self._results.qsize()) < left:
-                left, since = now_left, time.monotonic()
+            if self._delivered != delivered:
+                delivered, since = self._delivered, time.monotonic()
         if self._reporter.is_alive():
-            lost = max(self._results.qsize() - 1, 0)
+            lost = self._enqueued - self._delivered
             self.figures.report_dropped += lost
-            log.error("sinks stuck at shutdown; %d results not delivered", lost)
+            log.error("a sink is stuck at shutdown; %d results not delivered", lost)
 
     def stop(self) -> None:
         """Ask the loop to finish (thread- and signal-safe)."""

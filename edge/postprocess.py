@@ -16,13 +16,23 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def top_k_softmax(logits: np.ndarray, k: int = 5) -> list[tuple[int, float]]:
     """The k most probable classes with their softmax probabilities, without computing the
     whole distribution in float64: the frame loop's share of postprocessing."""
-    z = np.asarray(logits, dtype=np.float32).reshape(-1)
-    k = min(k, z.size)
-    idx = np.argpartition(-z, k - 1)[:k]
-    idx = idx[np.argsort(-z[idx], kind="stable")]
-    peak = z[idx[0]]
-    denom = float(np.exp(z - peak, dtype=np.float64).sum())
-    return [(int(i), float(np.exp(float(z[i]) - float(peak)) / denom)) for i in idx]
+    return top_k_softmax_batch(np.asarray(logits).reshape(1, -1), k)[0]
+
+
+def top_k_softmax_batch(logits: np.ndarray, k: int = 5) -> list[list[tuple[int, float]]]:
+    """:func:`top_k_softmax` for each row of an (n, classes) array, in one pass: the
+    per-call cost of numpy is paid once per batch, not once per frame."""
+    z = np.asarray(logits, dtype=np.float32)
+    classes = z.shape[1]
+    k = min(k, classes)
+    idx = np.argpartition(z, classes - k, axis=1)[:, classes - k:]
+    top = np.take_along_axis(z, idx, axis=1)
+    order = np.argsort(-top, axis=1, kind="stable")
+    idx, top = np.take_along_axis(idx, order, axis=1), np.take_along_axis(top, order, axis=1)
+    e = np.exp(z - top[:, :1])
+    probs = np.exp(top - top[:, :1]) / e.sum(axis=1, keepdims=True, dtype=np.float64)
+    return [list(zip(i, p, strict=True)) for i, p in zip(idx.tolist(), probs.tolist(),
+                                                          strict=True)]
 
 
 def top_k(probs: np.ndarray, k: int = 5) -> list[tuple[int, float]]:

@@ -251,3 +251,26 @@ def test_capture_only_still_delivers_frames_to_display_sinks():
     assert summary["frames"]["processed"] == 5 and summary["model"] is None
     assert [r.top for r in sink.results] == [[]] * 5
     assert all(r.frame is not None for r in sink.results)
+
+
+def test_a_sink_stuck_at_shutdown_is_given_up_on_counted_and_not_closed_under_itself():
+    class Stuck(Collect):
+        def __init__(self) -> None:
+            super().__init__()
+            self.release, self.inside = threading.Event(), threading.Event()
+
+        def handle(self, result: Result) -> None:
+            if result.seq == 3:
+                self.inside.set()
+                self.release.wait()
+            super().handle(result)
+
+    sink = Stuck()
+    pipeline = Pipeline(StubSource(count=50), SlowEngine(), INFO, [sink],
+                        options=Options(sink_patience_s=0.5))
+    t0 = time.monotonic()
+    summary = pipeline.run()
+    assert time.monotonic() - t0 < 5.0 and sink.inside.is_set()
+    assert not sink.closed  # still inside handle() on the reporting thread
+    assert summary["frames"]["report_dropped"] == 50 - len(sink.results)
+    sink.release.set()
