@@ -21,6 +21,11 @@ def _run(main: Callable[[list[str] | None], int], argv: list[str] | None) -> int
     # one line. Read when cv2 first opens a capture, so set before any is opened.
     os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    # images beyond this are refused by OpenCV's decoders too (decompression bombs); replay
+    # and calibration check the headers they can read first, with a reason
+    from edge.sources.imagesize import MAX_PIXELS
+
+    os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(MAX_PIXELS))
     prog = Path(sys.argv[0]).name
     try:
         return main(argv)
@@ -227,11 +232,14 @@ def _bench(argv: list[str] | None) -> int:
     import json
 
     from edge.bench import format_table, plot, run_benchmark, sustained
-    from edge.fileio import write_bytes_atomic
+    from edge.fileio import check_writable, write_bytes_atomic
     from edge.machine import physical_cores
     from edge.model import read_model_info
 
     args = bench_parser().parse_args(argv)
+    for flag, path in (("--json", args.json), ("--plot", args.plot)):
+        if path is not None:  # before minutes of measuring, not after
+            check_writable(path, flag)
     if args.sweep or args.layers:
         return _bench_sweep(args)
     if not args.models:

@@ -95,13 +95,35 @@ class Engine:
                 log.warning("optimised-model cache not written: %s", exc)
                 tmp.unlink(missing_ok=True)
         self._out = [OUTPUT_NAME]
-        inp = self.session.get_inputs()[0]
-        if inp.name != INPUT_NAME:
-            raise ModelError(f"{self.path}: input is '{inp.name}', edge models take '{INPUT_NAME}'")
-        self.input_shape = tuple(inp.shape)
+        self.input_shape = check_graph(self.session, info, self.path)
         if warmup:
             self.run(np.zeros(self.input_shape, np.uint8))
 
     def run(self, tensor: np.ndarray) -> np.ndarray:
         """Logits for one uint8 NHWC tensor, as a 1-D float32 array."""
         return self.session.run(self._out, {INPUT_NAME: tensor})[0][0]
+
+
+def check_graph(session, info: ModelInfo | None, origin: Path) -> tuple[int, ...]:
+    """The graph must take what its metadata promises (uint8 NHWC [1, R, R, 3] named
+    ``image``) and give one score per class (``logits`` [1, classes]); returns the input shape.
+    A model with copied or stale metadata fails here with exit 3, not at the first frame."""
+    inputs, outputs = session.get_inputs(), {o.name: o for o in session.get_outputs()}
+    if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
+        raise ModelError(f"{origin}: the graph takes {[i.name for i in inputs]}; edge models "
+                         f"take one input '{INPUT_NAME}'")
+    if OUTPUT_NAME not in outputs:
+        raise ModelError(f"{origin}: the graph has no output '{OUTPUT_NAME}' "
+                         f"(outputs: {', '.join(outputs)})")
+    shape, out_shape = list(inputs[0].shape), list(outputs[OUTPUT_NAME].shape)
+    if info is not None:
+        want = [1, info.resolution, info.resolution, 3]
+        if shape != want or inputs[0].type != "tensor(uint8)":
+            raise ModelError(f"{origin}: the metadata says input uint8 {want}, the graph takes "
+                             f"{inputs[0].type.removeprefix('tensor(').rstrip(')')} {shape}")
+        if out_shape != [1, info.classes]:
+            raise ModelError(f"{origin}: the metadata says {info.classes} classes, the graph "
+                             f"outputs {out_shape}")
+    if not all(isinstance(d, int) and d > 0 for d in shape):
+        raise ModelError(f"{origin}: the input shape {shape} is not fixed")
+    return tuple(shape)

@@ -23,10 +23,38 @@ def atomic_path(target: Path) -> Iterator[Path]:
     os.chmod(tmp_path, 0o644)  # mkstemp makes 0600; a model or report is meant to be read
     try:
         yield tmp_path
+        fsync_file(tmp_path)  # whole on disk before it takes the real name (power cuts)
         os.replace(tmp_path, target)
+        fsync_file(target.parent)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file's (or a folder's entries') data to the disk; best effort for folders."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not Path(path).is_dir():  # some filesystems cannot fsync a directory
+            raise
+    finally:
+        os.close(fd)
+
+
+def check_writable(path: Path, flag: str) -> None:
+    """EdgeError now, before any work, if ``path`` could not be written later."""
+    from edge.errors import EdgeError
+
+    path = Path(path)
+    parent = path.parent
+    if path.is_dir():
+        raise EdgeError(f"{flag} {path}: is a folder, expected a file name")
+    if not parent.is_dir():
+        raise EdgeError(f"{flag} {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise EdgeError(f"{flag} {path}: folder {parent} is not writable")
 
 
 def write_bytes_atomic(target: Path, data: bytes) -> None:

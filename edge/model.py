@@ -79,7 +79,15 @@ class ModelInfo:
         if missing:
             raise ModelError(f"{origin}: edge metadata lacks {', '.join(missing)}")
         known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in known})
+        info = cls(**{k: v for k, v in data.items() if k in known})
+        if not (isinstance(info.resolution, int) and isinstance(info.classes, int)
+                and 0 < info.resolution <= 4096 and 0 < info.classes <= 100_000):
+            raise ModelError(f"{origin}: edge metadata has resolution {info.resolution!r} and "
+                             f"classes {info.classes!r}; not a plausible model")
+        if info.labels is not None and len(info.labels) != info.classes:
+            raise ModelError(f"{origin}: edge metadata has {len(info.labels)} labels for "
+                             f"{info.classes} classes")
+        return info
 
 
 def read_model_info(path: Path) -> ModelInfo:

@@ -247,3 +247,33 @@ def test_signal_stops_within_two_seconds_with_summary_and_whole_log(random_model
     assert summary["end"] == "stopped"
     lines = read_results(out)  # every line parses
     assert len(lines) == summary["frames"]["processed"] >= 5
+
+
+def _with_metadata_of(model_path, graph_path, target):
+    """``graph_path``'s graph carrying ``model_path``'s edge metadata, as a copy would."""
+    model, graph = onnx.load(model_path), onnx.load(graph_path)
+    del graph.metadata_props[:]
+    graph.metadata_props.extend(model.metadata_props)
+    onnx.save(graph, target)
+    return target
+
+
+def test_a_graph_that_contradicts_its_metadata_is_refused_at_load(random_model, tmp_path):
+    from edge.convert import ConvertOptions, convert
+
+    # a real edge model of another size and class count, with the 64-px 10-class metadata
+    other = convert(ConvertOptions(output=tmp_path / "o", alpha=0.25, resolution=96, classes=3),
+                    log=lambda _: None)["files"]["fp32"]["path"]
+    wrong = _with_metadata_of(random_model, other, tmp_path / "wrong.onnx")
+    one_line_error(edge_run("--synthetic", "--model", wrong, "--max-frames", "1"), 3,
+                   "wrong.onnx", "metadata says input uint8 [1, 64, 64, 3]",
+                   "graph takes uint8 [1, 96, 96, 3]")
+    identity = tmp_path / "identity.onnx"
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["image"], ["logits"])], "g",
+        [helper.make_tensor_value_info("image", TensorProto.UINT8, [1, 64, 64, 3])],
+        [helper.make_tensor_value_info("logits", TensorProto.UINT8, [1, 64, 64, 3])])
+    onnx.save(helper.make_model(graph), identity)
+    copied = _with_metadata_of(random_model, identity, tmp_path / "copied.onnx")
+    one_line_error(edge_run("--synthetic", "--model", copied, "--max-frames", "1"), 3,
+                   "copied.onnx", "metadata says 10 classes", "graph outputs [1, 64, 64, 3]")

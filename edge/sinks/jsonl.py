@@ -1,4 +1,6 @@
-"""Results log: one JSON object per processed frame, one line each, flushed as written.
+"""Results log: one JSON object per processed frame, one line each, flushed as written and
+fsynced once a second and at close (a power cut loses at most a second; replay skips a torn
+last line).
 
 Rotates by size (``file.jsonl`` -> ``file.jsonl.1`` ...). If the disk fills or the file
 becomes unwritable, logging stops with an error in the status, the file is cut back to its
@@ -18,6 +20,7 @@ from edge.errors import EdgeError
 from edge.sinks.base import PipelineView, Result, Sink
 
 log = logging.getLogger(__name__)
+SYNC_EVERY_S = 1.0
 
 
 def brief(stats: dict) -> dict:
@@ -57,6 +60,7 @@ class JsonlSink(Sink):
     def _open(self) -> None:
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
         self._good = self._fh.tell()  # size up to the last whole line
+        self._synced = time.monotonic()
 
     def open(self, view: PipelineView) -> None:
         self._view = view
@@ -77,10 +81,14 @@ class JsonlSink(Sink):
             self._fh.flush()
             self._good = self._fh.tell()
             self.lines += 1
+            if now - self._synced >= SYNC_EVERY_S:  # a power cut loses at most this much
+                self._synced = now
+                os.fsync(self._fh.fileno())
         except OSError as exc:
             self._fail(exc)
 
     def _rotate(self) -> None:
+        os.fsync(self._fh.fileno())
         self._fh.close()
         for i in range(self.keep, 0, -1):
             older = self.path.with_name(f"{self.path.name}.{i}")
@@ -103,6 +111,8 @@ class JsonlSink(Sink):
     def close(self) -> None:
         if self.error is None:
             try:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
                 self._fh.close()
             except OSError as exc:
                 self._fail(exc)

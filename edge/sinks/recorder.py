@@ -10,16 +10,19 @@ import logging
 import os
 import queue
 import threading
+import time
 from pathlib import Path
 
 import cv2
 
 from edge.errors import EdgeError
+from edge.fileio import fsync_file
 from edge.frame import Frame
 from edge.sinks.base import FrameSink, PipelineView
 from edge.sources.replay import MANIFEST
 
 log = logging.getLogger(__name__)
+SYNC_EVERY_S = 1.0
 
 
 def free_folder(folder: Path) -> Path:
@@ -52,6 +55,7 @@ class Recorder(FrameSink):
     def open(self, view: PipelineView) -> None:
         self._manifest = open(self.folder / MANIFEST, "a", encoding="utf-8")  # noqa: SIM115
         self._good = self._manifest.tell()
+        self._synced = time.monotonic()
         self._thread = threading.Thread(target=self._work, name="recorder", daemon=True)
         self._thread.start()
 
@@ -84,6 +88,8 @@ class Recorder(FrameSink):
         try:
             with open(tmp, "wb") as fh:
                 fh.write(data.tobytes())
+                fh.flush()
+                os.fsync(fh.fileno())  # whole on disk before it gets its name
             os.replace(tmp, self.folder / name)
         except OSError:
             tmp.unlink(missing_ok=True)
@@ -94,6 +100,11 @@ class Recorder(FrameSink):
         self._manifest.flush()
         self._good = self._manifest.tell()
         self.written += 1
+        now = time.monotonic()
+        if now - self._synced >= SYNC_EVERY_S:  # a power cut loses at most this much
+            self._synced = now
+            os.fsync(self._manifest.fileno())
+            fsync_file(self.folder)
 
     def _cut_back(self) -> None:
         """Leave the manifest ending in a whole line (shrinking needs no free space)."""
@@ -109,6 +120,9 @@ class Recorder(FrameSink):
             self._thread = None
             if self.error is None:
                 try:
+                    self._manifest.flush()
+                    os.fsync(self._manifest.fileno())
                     self._manifest.close()
+                    fsync_file(self.folder)
                 except OSError:
                     self._cut_back()

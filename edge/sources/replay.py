@@ -16,6 +16,7 @@ import cv2
 from edge.errors import SourceError
 from edge.frame import Frame
 from edge.sources.base import Source
+from edge.sources.imagesize import too_large
 from edge.sources.opencv import OpenCVSource
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -63,7 +64,11 @@ class ImageFolderSource(Source):
         while self._next < len(self.entries):
             name, t_source = self.entries[self._next]
             self._next += 1
-            image = cv2.imread(str(self.folder / name), cv2.IMREAD_COLOR)
+            path = self.folder / name
+            if (why := too_large(path)) is not None:
+                self.skip(f"{name} ({why})")
+                continue
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if image is None or image.size == 0:
                 self.skip(name)
                 continue
