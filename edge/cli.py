@@ -229,10 +229,9 @@ def bench_parser() -> argparse.ArgumentParser:
 
 
 def _bench(argv: list[str] | None) -> int:
-    import json
 
     from edge.bench import format_table, plot, run_benchmark, sustained
-    from edge.fileio import check_writable, write_bytes_atomic
+    from edge.fileio import check_writable
     from edge.machine import physical_cores
     from edge.model import read_model_info
 
@@ -278,23 +277,14 @@ def _bench(argv: list[str] | None) -> int:
               f"{s['fps_first_3s']} FPS at the start, {s['fps_last_3s']} at the end"
               + (f" ({100 * s['slowdown']:+.1f}% slowdown)" if s["slowdown"] is not None
                  else ""))
-    if args.json is not None:
-        write_bytes_atomic(args.json, (json.dumps(report, indent=1) + "\n").encode())
-    if args.plot is not None:
-        from edge.fileio import atomic_path
-
-        with atomic_path(args.plot) as tmp:
-            plot(report, tmp.with_suffix(".png"))
-            tmp.with_suffix(".png").replace(tmp)
+    _write_outputs(args, report, plot)
     return 0
 
 
 def _bench_sweep(args: argparse.Namespace) -> int:
     """edge-bench --sweep and --layers: published configurations and per-layer profiles."""
-    import json
 
     from edge.engine import default_cache_dir
-    from edge.fileio import atomic_path, write_bytes_atomic
     from edge.layers import format_layers
     from edge.machine import physical_cores
     from edge.sweep import WEIGHTS_NOTE, execute, make_request
@@ -324,13 +314,22 @@ def _bench_sweep(args: argparse.Namespace) -> int:
     sections = [format_sweep(report)] if args.sweep else []
     sections += [format_layers(profile) for profile in report.get("layers", [])]
     print("\n\n".join(sections))
+    _write_outputs(args, report, plot)
+    return 0
+
+
+def _write_outputs(args: argparse.Namespace, report: dict, plot) -> None:
+    """edge-bench's --json and --plot files, each written whole or not at all."""
+    import json
+
+    from edge.fileio import atomic_path, write_bytes_atomic
+
     if args.json is not None:
         write_bytes_atomic(args.json, (json.dumps(report, indent=1) + "\n").encode())
     if args.plot is not None:
         with atomic_path(args.plot) as tmp:
             plot(report, tmp.with_suffix(".png"))
             tmp.with_suffix(".png").replace(tmp)
-    return 0
 
 
 def bench_main(argv: list[str] | None = None) -> int:

@@ -8,22 +8,17 @@ import pytest
 
 from edge.convert import ConvertOptions, convert
 from edge.postprocess import softmax
+from tools import make_reference
 
 from .conftest import MODELS, PHOTOS, need_shared
 
-PIL = pytest.importorskip("PIL.Image", reason="Pillow (test extra) reproduces the reference's "
-                                              "preprocessing")
+pytest.importorskip("PIL.Image", reason="Pillow (test extra) reproduces the reference's "
+                                          "preprocessing")
 
 
 def reference_input(photo, mode, size, photos=PHOTOS):
-    """Exactly the reference's preprocessing: Pillow RGB, optional centre square, BILINEAR."""
-    im = PIL.open(photos / photo).convert("RGB")
-    if mode == "center_crop":
-        w, h = im.size
-        s = min(w, h)
-        left, top = (w - s) // 2, (h - s) // 2
-        im = im.crop((left, top, left + s, top + s))
-    return np.asarray(im.resize((size, size), PIL.BILINEAR), dtype=np.uint8)[np.newaxis]
+    """Exactly the reference's preprocessing (the script that made it, in tools/)."""
+    return make_reference.reference_input(photos / photo, mode, size)
 
 
 def _convert(path, tmp_path):
