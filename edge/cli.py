@@ -45,9 +45,13 @@ def convert_parser() -> argparse.ArgumentParser:
         description="Build MobileNetV1 as ONNX (fp32, and int8 when calibration frames are "
                     "given), import pretrained weights, verify int8 against fp32.")
     p.add_argument("--weights", metavar="FILE_OR_NAME",
-                   help="a .tflite, Keras .h5 or timm .safetensors file, or a published name "
-                        "(keras:1.0_224, tflite:0.25_128_quant, timm:mobilenetv1_100; downloads "
-                        "once). Without it: random weights, flagged UNTRAINED everywhere")
+                   help="a .tflite, Keras .h5 or timm .safetensors file, a published name "
+                        "(tflite:0.25_128_quant, timm:mobilenetv1_100, keras:1.0_224 with "
+                        "--sha256; downloads once, checksum verified) or an https URL with "
+                        "--sha256. Without it: random weights, flagged UNTRAINED everywhere")
+    p.add_argument("--sha256", metavar="HEX",
+                   help="the weights' checksum: required for a URL or a published name edge "
+                        "pins none for; checked for a file too")
     p.add_argument("--alpha", type=float, help="width multiplier (default 1.0, or the file's)")
     p.add_argument("--resolution", type=int, help="input size in pixels (default 224, or the "
                                                   "file's)")
@@ -83,13 +87,14 @@ def _convert(argv: list[str] | None) -> int:
 
     args = convert_parser().parse_args(argv)
     opts = ConvertOptions(
-        output=args.output or Path("."), weights=args.weights, alpha=args.alpha,
+        output=args.output or Path("."), weights=args.weights, sha256=args.sha256,
+        alpha=args.alpha,
         resolution=args.resolution, classes=args.classes, labels=args.labels,
         calibration=args.calibration, calibration_samples=args.calibration_samples,
         calibration_method=args.calibration_method, verify=args.verify,
         verify_samples=args.verify_samples, seed=args.seed)
     if args.explain:
-        weights = load_weights(args.weights) if args.weights else None
+        weights = load_weights(args.weights, args.sha256) if args.weights else None
         try:
             print(explain(resolve_spec(weights, opts)))
         except ValueError as exc:

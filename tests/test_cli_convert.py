@@ -1,5 +1,6 @@
 """The real edge-convert command: output, errors, nothing half-written, downloads."""
 
+import hashlib
 import http.server
 import io
 import json
@@ -145,47 +146,103 @@ def _closed_port() -> int:
 
 def test_published_name_offline_fails_clearly(tmp_path):
     mirror = f"http://127.0.0.1:{_closed_port()}"
-    proc = run("--weights", "keras:1.0_224", "-o", tmp_path / "out",
+    proc = run("--weights", "tflite:1.0_224_quant", "-o", tmp_path / "out",
                env={"EDGE_DOWNLOAD_MIRROR": mirror, "XDG_CACHE_HOME": str(tmp_path / "cache")})
-    assert_clean_failure(proc, "keras:1.0_224", "cannot download", "--weights FILE")
+    assert_clean_failure(proc, "tflite:1.0_224_quant", "cannot download", "--weights FILE")
 
 
 def test_unknown_published_name(tmp_path):
     assert_clean_failure(run("--weights", "keras:3.0_999", "-o", tmp_path), "keras:<alpha>_<res>")
 
 
-def test_published_name_downloads_once_from_a_mirror(tmp_path):
-    """A real HTTP round trip on loopback: the hosted .tgz is unpacked and cached."""
+class Mirror:
+    """A loopback HTTP server that serves ``payload`` for every path and records the hits."""
+
+    def __init__(self, payload: bytes) -> None:
+        self.hits: list[str] = []
+        mirror = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                mirror.hits.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def tflite_archive(name: str) -> bytes:
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-        tar.add(TFLITE, arcname="./mobilenet_v1_0.25_128_quant.tflite")
-    payload = archive.getvalue()
-    hits = []
+        tar.add(TFLITE, arcname=f"./{name}")
+    return archive.getvalue()
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            hits.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    env = {"EDGE_DOWNLOAD_MIRROR": f"http://127.0.0.1:{server.server_address[1]}",
-           "XDG_CACHE_HOME": str(tmp_path / "cache")}
+def test_a_published_name_is_verified_and_downloaded_once(tmp_path):
+    """A real HTTP round trip on loopback: an unpinned name with the user's --sha256 is
+    downloaded, checked, unpacked and cached; the second run uses the cache."""
+    payload = tflite_archive("mobilenet_v1_0.25_128.tflite")
+    digest = hashlib.sha256(payload).hexdigest()
+    mirror = Mirror(payload)
+    env = {"EDGE_DOWNLOAD_MIRROR": mirror.url, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     try:
         for i in range(2):
-            proc = run("--weights", "tflite:0.25_128_quant", "-o", tmp_path / f"out{i}", "--json",
-                       env=env)
+            proc = run("--weights", "tflite:0.25_128", "--sha256", digest, "-o",
+                       tmp_path / f"out{i}", "--json", env=env)
             assert proc.returncode == 0, proc.stderr
     finally:
-        server.shutdown()
-    assert hits == ["/download.tensorflow.org/models/mobilenet_v1_2018_08_02/"
-                    "mobilenet_v1_0.25_128_quant.tgz"]
+        mirror.close()
+    assert mirror.hits == ["/download.tensorflow.org/models/mobilenet_v1_2018_08_02/"
+                           "mobilenet_v1_0.25_128.tgz"]
     report = json.loads(proc.stdout)
-    assert report["model"]["weights"]["file"] == "mobilenet_v1_0.25_128_quant.tflite"
-    assert (tmp_path / "cache" / "edge" / "mobilenet_v1_0.25_128_quant.tflite").is_file()
+    assert report["model"]["weights"]["file"] == "mobilenet_v1_0.25_128.tflite"
+    assert (tmp_path / "cache" / "edge" / "mobilenet_v1_0.25_128.tflite").is_file()
+
+
+def test_a_tampered_download_is_refused_and_nothing_cached(tmp_path):
+    """The mirror serves a different archive than the one TensorFlow published: the pinned
+    checksum refuses it."""
+    from edge.convert.pins import PINNED
+
+    mirror = Mirror(tflite_archive("mobilenet_v1_0.25_128_quant.tflite"))
+    env = {"EDGE_DOWNLOAD_MIRROR": mirror.url, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    try:
+        out = tmp_path / "out"
+        proc = run("--weights", "tflite:0.25_128_quant", "-o", out, env=env)
+        assert_clean_failure(proc, "tflite:0.25_128_quant", "has sha256",
+                             f"expected {PINNED['tflite:0.25_128_quant']}", "refused", out=out)
+        wrong = run("--weights", f"{mirror.url}/weights.tflite", "--sha256", "0" * 64, "-o",
+                    out, env=env)
+        assert_clean_failure(wrong, "weights.tflite", "expected 0000", out=out)
+    finally:
+        mirror.close()
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.tflite"))
+
+
+def test_downloads_without_a_checksum_are_refused_before_connecting(tmp_path):
+    env = {"EDGE_DOWNLOAD_MIRROR": f"http://127.0.0.1:{_closed_port()}",
+           "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    assert_clean_failure(run("--weights", "keras:0.5_160", "-o", tmp_path / "o", env=env),
+                         "keras:0.5_160", "no checksum", "--sha256")
+    assert_clean_failure(run("--weights", "https://example.com/w.tflite", "-o", tmp_path / "o"),
+                         "needs --sha256")
+    assert_clean_failure(run("--weights", "tflite:0.5_160_quant", "--sha256", "abc", "-o",
+                             tmp_path / "o"), "64 hexadecimal digits")
+
+
+def test_a_local_file_is_checked_against_sha256(tmp_path):
+    assert_clean_failure(run("--weights", TFLITE, "--sha256", "f" * 64, "-o", tmp_path / "o"),
+                         str(TFLITE), "expected ffff")
+    proc = run("--weights", TFLITE, "--sha256", hashlib.sha256(TFLITE.read_bytes()).hexdigest(),
+               "-o", tmp_path / "ok")
+    assert proc.returncode == 0, proc.stderr

@@ -36,6 +36,7 @@ class ConvertOptions:
 
     output: Path
     weights: str | None = None
+    sha256: str | None = None
     alpha: float | None = None
     resolution: int | None = None
     classes: int | None = None
@@ -114,7 +115,7 @@ def convert(opts: ConvertOptions, log=print) -> dict:
     """Run the whole conversion; returns the report (also written as report.json)."""
     _validate(opts)
     t0 = time.perf_counter()
-    weights = load_weights(opts.weights) if opts.weights else None
+    weights = load_weights(opts.weights, opts.sha256) if opts.weights else None
     spec = resolve_spec(weights, opts)
     if weights is None:
         weights = random_weights(spec, opts.seed)

@@ -6,11 +6,17 @@ Published names (downloaded once into ``$XDG_CACHE_HOME/edge``, or ``~/.cache/ed
 - ``tflite:<alpha>_<res>[_quant]`` TensorFlow's hosted ``mobilenet_v1_2018_08_02`` TFLite files
 - ``timm:mobilenetv1_100``  timm's ImageNet weights (safetensors)
 
-``EDGE_DOWNLOAD_MIRROR=http://host:port`` fetches the same paths from a mirror instead.
+- ``https://...`` any other file, with ``--sha256``
+
+Every download is checked against a sha256 before it is cached: the pinned one of a published
+name (edge/convert/pins.py), or the user's ``--sha256``. A mismatch is refused and nothing is
+cached, so a proxy or mirror (``EDGE_DOWNLOAD_MIRROR=http://host:port`` fetches the same paths
+from a mirror) cannot substitute weights.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import tarfile
@@ -22,14 +28,15 @@ from pathlib import Path
 from edge.convert.import_keras import load_keras_h5
 from edge.convert.import_tflite import load_tflite
 from edge.convert.import_torch import load_state_dict
+from edge.convert.pins import PINNED
 from edge.convert.weights import Weights
 from edge.errors import EdgeError
 from edge.fileio import sha256_file, write_bytes_atomic
 
 _KERAS = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
 _TFLITE = "https://storage.googleapis.com/download.tensorflow.org/models/mobilenet_v1_2018_08_02/"
-_TIMM = ("https://huggingface.co/timm/mobilenetv1_100.ra4_e3600_r224_in1k/resolve/main/"
-         "model.safetensors")
+_TIMM = ("https://huggingface.co/timm/mobilenetv1_100.ra4_e3600_r224_in1k/resolve/"
+         "6e88b523abded44469eafcd52f7832d5e0300b1b/model.safetensors")
 _ALPHAS = {"1.0": "1_0", "0.75": "7_5", "0.5": "5_0", "0.25": "2_5"}
 _RESOLUTIONS = ("128", "160", "192", "224")
 
@@ -57,14 +64,42 @@ def cache_dir() -> Path:
     return Path(base) / "edge"
 
 
-def fetch_published(name: str, timeout: float = 30.0) -> Path:
-    """Download a published checkpoint into the cache (once) and return its path."""
-    url, fname = published_url(name)
-    mirror = os.environ.get("EDGE_DOWNLOAD_MIRROR")
-    if mirror:
-        url = mirror.rstrip("/") + urllib.parse.urlsplit(url).path
+def _check_sha256(want: str | None) -> str | None:
+    if want is None:
+        return None
+    want = want.lower()
+    if len(want) != 64 or any(c not in "0123456789abcdef" for c in want):
+        raise EdgeError(f"--sha256 {want}: expected 64 hexadecimal digits")
+    return want
+
+
+def fetch(name: str, sha256: str | None = None, timeout: float = 30.0) -> Path:
+    """Download a published name or an https URL into the cache (once), verified against its
+    pinned sha256 (or ``sha256``), and return the path of the weights file."""
+    sha256 = _check_sha256(sha256)
+    if name.startswith(("https://", "http://")):
+        if sha256 is None:
+            raise EdgeError(f"--weights {name}: a download by URL needs --sha256 HEX (the "
+                            "file's checksum from a source you trust)")
+        url = name
+        fname = f"url-{sha256[:16]}-{Path(urllib.parse.urlsplit(url).path).name or 'weights'}"
+    else:
+        url, fname = published_url(name)
+        pinned = PINNED.get(name)
+        if pinned is not None and sha256 is not None and sha256 != pinned:
+            raise EdgeError(f"--weights {name}: --sha256 {sha256} differs from the checksum "
+                            f"edge pins for it ({pinned})")
+        sha256 = sha256 or pinned
+        if sha256 is None:
+            raise EdgeError(f"--weights {name}: its publisher gives no checksum and none is "
+                            "pinned; add --sha256 HEX of the file you trust, or download it "
+                            "yourself and pass --weights FILE")
+        mirror = os.environ.get("EDGE_DOWNLOAD_MIRROR")
+        if mirror:
+            url = mirror.rstrip("/") + urllib.parse.urlsplit(url).path
     target = cache_dir() / fname
-    if target.is_file():
+    stamp = target.with_name(target.name + ".sha256")  # the verified download it came from
+    if target.is_file() and stamp.is_file() and stamp.read_text().strip() == sha256:
         return target
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -73,6 +108,10 @@ def fetch_published(name: str, timeout: float = 30.0) -> Path:
         reason = getattr(exc, "reason", exc)
         raise EdgeError(f"--weights {name}: cannot download {url} ({reason}); offline, download "
                         "it on a connected machine and pass the file with --weights FILE") from exc
+    got = hashlib.sha256(data).hexdigest()
+    if got != sha256:
+        raise EdgeError(f"--weights {name}: {url} has sha256 {got}, expected {sha256}; refused "
+                        "(nothing cached)")
     if url.endswith(".tgz"):
         try:
             with tarfile.open(fileobj=io.BytesIO(data)) as tar:
@@ -82,14 +121,19 @@ def fetch_published(name: str, timeout: float = 30.0) -> Path:
             raise EdgeError(f"--weights {name}: {url} is not the expected archive") from exc
     target.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(target, data)
+    write_bytes_atomic(stamp, (sha256 + "\n").encode())
     return target
 
 
-def load_weights(spec: str) -> Weights:
-    """Load weights from a file path or a published name; records file name and sha256."""
+def load_weights(spec: str, sha256: str | None = None) -> Weights:
+    """Load weights from a file path, a published name or an https URL; records file name and
+    sha256. ``sha256`` must match the file (for names and URLs: the download)."""
     path = Path(spec)
     if not path.exists() and ":" in spec and not spec.startswith(("/", ".")):
-        path = fetch_published(spec)
+        path = fetch(spec, sha256)
+    elif (want := _check_sha256(sha256)) is not None and path.is_file() \
+            and sha256_file(path) != want:
+        raise EdgeError(f"{path}: sha256 {sha256_file(path)}, expected {want} (--sha256)")
     if not path.exists():
         raise EdgeError(f"{path}: weights file not found")
     if not path.is_file():
