@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from edge import __version__
-from edge.engine import Engine
+from edge.engine import Engine, open_engine
 from edge.machine import cpu_features, physical_cores
 from edge.model import ModelInfo, alpha_text, read_model_info
 from edge.telemetry.metrics import percentiles
@@ -44,6 +44,15 @@ class Config:
         return f"{self.path.name} @{self.threads}t"
 
 
+def _litert_version() -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version("ai-edge-litert")
+    except Exception:  # not installed (the litert extra)
+        return None
+
+
 def environment() -> dict:
     import onnxruntime as ort
 
@@ -59,6 +68,7 @@ def environment() -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "onnxruntime": ort.__version__,
+        "litert": _litert_version(),
         "providers": ort.get_available_providers(),
         "edge": __version__,
         "thermal": thermal,
@@ -107,7 +117,7 @@ def run_benchmark(paths: list[Path], threads: list[int], runs: int | None = 200,
         for t in threads:
             config = Config(Path(path), info, t)
             t0 = time.perf_counter()
-            config.engine = Engine(path, threads=t, spin=spin, cache_dir=None, info=info,
+            config.engine = open_engine(path, threads=t, spin=spin, cache_dir=None, info=info,
                                    warmup=False)
             config.load_ms = (time.perf_counter() - t0) * 1e3
             tensor = _input(info)
@@ -195,7 +205,8 @@ def _summarise(c: Config, idle: float | None, meter: EnergyMeter) -> dict:
     if idle is not None and c.energy_s:
         joules = max(joules - idle * c.energy_s, 0.0)
     return {
-        "label": c.label, "model": c.path.name, "threads": c.threads,
+        "label": c.label, "model": c.path.name, "engine": c.engine.kind if c.engine else None,
+        "threads": c.threads,
         "alpha": c.info.alpha, "resolution": c.info.resolution, "precision": c.info.precision,
         "macs": c.info.macs, "trained": c.info.trained,
         "load_ms": round(c.load_ms, 2), "first_inference_ms": round(c.first_ms, 3),
@@ -244,7 +255,7 @@ def sustained(path: Path, seconds: float, threads: int | None = None,
               log=lambda _msg: None) -> dict:
     """Run back to back for ``seconds``; FPS, temperature and clock each second."""
     info = read_model_info(path)
-    engine = Engine(path, threads=threads, spin=True, cache_dir=None, info=info)
+    engine = open_engine(path, threads=threads, spin=True, cache_dir=None, info=info)
     tensor = _input(info)
     series = []
     start = time.monotonic()

@@ -156,7 +156,7 @@ def _runtime(args: argparse.Namespace) -> list[Check]:
         return checks
     if args.model is None:
         return [*checks, Check("model", "FAIL", "no model configured", "set --model")]
-    from edge.engine import Engine
+    from edge.engine import open_engine
     from edge.model import read_model_info
 
     model = args.model
@@ -169,7 +169,7 @@ def _runtime(args: argparse.Namespace) -> list[Check]:
             return [*checks, Check("model", "FAIL", str(exc), "convert it with edge-convert")]
     try:
         info = read_model_info(model)
-        Engine(model, threads=1, cache_dir=None, info=info, warmup=True)
+        open_engine(model, threads=1, cache_dir=None, info=info, warmup=True)
     except EdgeError as exc:
         return [*checks, Check("model", "FAIL", str(exc), "convert it with edge-convert")]
     checks.append(Check("model", "OK" if info.trained else "WARN",

@@ -43,6 +43,8 @@ class Engine:
       prefix (``session.end_profiling()`` returns the file).
     """
 
+    kind = "onnxruntime"
+
     def __init__(self, path: Path, threads: int | None = None, spin: bool = True,
                  cache_dir: Path | None = None, info: ModelInfo | None = None,
                  warmup: bool = True, profile_prefix: str | None = None) -> None:
@@ -127,3 +129,16 @@ def check_graph(session, info: ModelInfo | None, origin: Path) -> tuple[int, ...
     if not all(isinstance(d, int) and d > 0 for d in shape):
         raise ModelError(f"{origin}: the input shape {shape} is not fixed")
     return tuple(shape)
+
+
+def open_engine(path: Path, threads: int | None = None, spin: bool = True,
+                cache_dir: Path | None = None, info: ModelInfo | None = None,
+                warmup: bool = True):
+    """The engine for a model file: LiteRT for the int8 ``.tflite`` edge-convert writes,
+    onnxruntime for ONNX. Both take uint8 NHWC pixels and return float logits."""
+    if Path(path).suffix.lower() == ".tflite":
+        from edge.engine_litert import LiteRTEngine
+
+        return LiteRTEngine(path, threads=threads, info=info, warmup=warmup)
+    return Engine(path, threads=threads, spin=spin, cache_dir=cache_dir, info=info,
+                  warmup=warmup)

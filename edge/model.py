@@ -91,14 +91,50 @@ class ModelInfo:
 
 
 def read_model_info(path: Path) -> ModelInfo:
-    """Read ModelInfo from an ONNX file without building an inference session."""
-    import onnx
-
+    """Read ModelInfo from an edge model (ONNX, or the int8 .tflite edge-convert writes)
+    without building an inference session."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: model file not found")
+    if path.suffix.lower() == ".tflite":
+        return ModelInfo.from_metadata(_tflite_metadata(path), str(path))
+    import onnx
+
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:
         raise ModelError(f"{path}: not an ONNX model ({exc.__class__.__name__})") from exc
     return ModelInfo.from_metadata({p.key: p.value for p in model.metadata_props}, str(path))
+
+
+def _tflite_metadata(path: Path) -> dict[str, str]:
+    """The text metadata entries of a TFLite flatbuffer. Labels are not stored in the file
+    when they are ImageNet's (``labels_builtin``): a microcontroller's flash has better uses."""
+    import tflite
+
+    data = path.read_bytes()
+    if len(data) < 8 or data[4:8] != b"TFL3":
+        raise ModelError(f"{path}: not a TFLite file (no TFL3 identifier)")
+    try:
+        model = tflite.Model.GetRootAsModel(data, 0)
+        entries = {}
+        for i in range(model.MetadataLength()):
+            meta = model.Metadata(i)
+            buffer = model.Buffers(meta.Buffer())
+            if buffer is not None and buffer.DataLength():
+                entries[meta.Name().decode()] = buffer.DataAsNumpy().tobytes().decode(
+                    "utf-8", "replace")
+    except Exception as exc:  # flatbuffers raises assorted errors on damaged files
+        raise ModelError(f"{path}: damaged TFLite file ({exc.__class__.__name__})") from exc
+    raw = entries.get(META_KEY)
+    if raw is not None:
+        try:
+            data_json = json.loads(raw)
+        except json.JSONDecodeError:
+            return entries
+        if data_json.get("labels") is None and data_json.get("labels_builtin") == "imagenet":
+            from edge.labels import imagenet_labels
+
+            data_json["labels"] = imagenet_labels(int(data_json.get("classes", 0)))
+            entries[META_KEY] = json.dumps(data_json)
+    return entries

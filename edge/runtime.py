@@ -7,7 +7,7 @@ import os
 import sys
 
 from edge.config import chosen_sources
-from edge.engine import Engine, default_cache_dir
+from edge.engine import default_cache_dir, open_engine
 from edge.errors import EdgeError
 from edge.model import read_model_info
 from edge.pipeline import Options, Pipeline
@@ -117,8 +117,8 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
         # Spin-waiting only pays when frames come back to back; between paced frames it
         # burns a core doing nothing.
         paced = args.fps_cap is not None or getattr(source, "live", False)
-        engine = Engine(model, threads=args.threads, spin=not paced, cache_dir=cache,
-                        info=info)
+        engine = open_engine(model, threads=args.threads, spin=not paced, cache_dir=cache,
+                             info=info)
         if not info.trained:
             notes.append(f"WARNING: {model} is UNTRAINED (random weights): its "
                          "predictions mean nothing")
