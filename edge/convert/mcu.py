@@ -74,24 +74,24 @@ def parse_size(text: str | int, flag: str) -> int:
 
 
 def estimate_arena(spec: MobileNetSpec, input_type: str = "int8") -> int:
-    """The arena from the layer table alone: the largest input + output of any op (the file
-    carries an offline plan that reaches exactly that) plus TFLM's per-tensor and per-channel
-    bookkeeping, fitted to measurements (within a few percent for MobileNetV1)."""
-    foot = spec.footprint_int8()
-    peak = foot["peak_activation_bytes"]
-    if input_type == "uint8":  # the QUANTIZE op holds the uint8 and the int8 image at once
+    """The arena from the layer table alone, as TFLM lays it out on x86-64: the head is the
+    largest input + output of any op (the file's offline plan reaches exactly that), the tail
+    TFLM's bookkeeping: 8 bytes per output channel (requantization multiplier and shift) and
+    about 250 bytes per op (tensor and node structs, op data)."""
+    peak = spec.footprint_int8()["peak_activation_bytes"]
+    if input_type == "uint8":  # QUANTIZE holds the uint8 and the int8 image at once
         peak = max(peak, 2 * spec.resolution**2 * 3)
-    layers = spec.layers
-    channels = sum(layer.cout for layer in layers)
-    return int(peak + 8 * channels + 64 * len(layers) + 2048)
+    ops = len(spec.layers) + 1  # the layers and the pool
+    return int(peak + 8 * sum(layer.cout for layer in spec.layers) + 250 * ops + 512)
 
 
 def estimate_flash(spec: MobileNetSpec) -> int:
-    """Model bytes from the layer table: int8 weights, int32 biases, per-channel scales and
-    zero points (4 + 8 bytes), 16-byte alignment and the flatbuffer's tables."""
-    layers = spec.layers
-    return int(sum(layer.weight_count + 16 + 16 * layer.cout for layer in layers)
-               + 200 * len(layers) + 4096)
+    """Model bytes from the layer table: int8 weights, and per output channel an int32 bias
+    plus the weight and bias scales (4 bytes each) and zero points (8 each: the schema's
+    int64); about 300 bytes of tables per op, and the metadata."""
+    ops = len(spec.layers) + 1
+    return int(sum(layer.weight_count + 28 * layer.cout for layer in spec.layers)
+               + 300 * ops + 4096)
 
 
 def largest_fitting(spec: MobileNetSpec, target: Target, arena_ratio: float = 1.0,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.convert.tflm import tflm_available, tflm_interpreter
+from edge.convert.tflm import capture_fd2, tflm_available, tflm_interpreter
 
 
 def _reference(onnx_path: Path):
@@ -38,8 +38,9 @@ def _litert(tflite: bytes):
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         return None
-    interp = Interpreter(model_content=tflite, num_threads=1)
-    interp.allocate_tensors()
+    with capture_fd2():  # LiteRT announces its XNNPACK delegate on fd 2
+        interp = Interpreter(model_content=tflite, num_threads=1)
+        interp.allocate_tensors()
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     # One DELEGATE node that reads the model input and writes its output holds every op of
     # a chain: an op left out would split it or sit before or after it.

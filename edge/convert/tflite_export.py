@@ -31,6 +31,7 @@ import onnx
 from onnx import numpy_helper
 
 from edge.convert.tflite_input import adapt_input
+from edge.convert.tflite_quant import QConst, int8_domain, int8_per_channel, tf_same
 from edge.convert.tflite_write import Graph, Tensor, chain_plan, write_tflite
 from edge.errors import EdgeError
 from edge.model import INPUT_NAME
@@ -51,24 +52,6 @@ class Export:
 
 
 @dataclass
-class _QConst:
-    """A DequantizeLinear of an initializer."""
-
-    q: np.ndarray
-    scale: np.ndarray
-    zero_point: np.ndarray
-    axis: int
-
-    def real(self) -> np.ndarray:
-        shape = [1] * self.q.ndim
-        if self.scale.size > 1:
-            shape[self.axis] = -1
-        scale = self.scale.astype(np.float64).reshape(shape)
-        zero = self.zero_point.astype(np.float64).reshape(shape)
-        return (self.q.astype(np.float64) - zero) * scale
-
-
-@dataclass
 class _Pending:
     """A float result (convolution, pool) waiting for the QuantizeLinear that fixes its scale."""
 
@@ -77,39 +60,8 @@ class _Pending:
     clip: tuple[float, float] | None = None
 
 
-def tf_same(size: int, k: int, stride: int) -> tuple[int, int]:
-    """(before, after) padding of TensorFlow's SAME along one axis."""
-    out = math.ceil(size / stride)
-    total = max((out - 1) * stride + k - size, 0)
-    return total // 2, total - total // 2
-
-
 def _attrs(node: onnx.NodeProto) -> dict:
     return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-
-
-def _int8(zero_point: np.ndarray, value: np.ndarray) -> np.ndarray:
-    """int8-domain copy of a uint8 or int8 quantized array."""
-    value = value.astype(np.int32)
-    return value - 128 if zero_point.dtype == np.uint8 else value
-
-
-def int8_per_channel(w: _QConst, axis: int = 0) -> tuple[np.ndarray, np.ndarray, bool]:
-    """int8 weights symmetric per ``axis`` (zero point 0, range [-127, 127]) and their scales.
-
-    Returns (weights, scales, requantized): already-conforming weights are kept bit for bit.
-    """
-    n = w.q.shape[axis]
-    conforming = (w.q.dtype == np.int8 and not np.any(w.zero_point) and w.q.min() >= -127
-                  and (w.scale.size == 1 or (w.scale.size == n and w.axis == axis)))
-    if conforming:
-        return w.q, np.broadcast_to(w.scale.astype(np.float32), (n,)).copy(), False
-    real = np.moveaxis(w.real(), axis, 0).reshape(n, -1)
-    peak = np.abs(real).max(axis=1)
-    scale = np.where(peak > 0, peak / 127.0, 1.0)
-    q = np.clip(np.round(real / scale[:, None]), -127, 127).astype(np.int8)
-    q = np.moveaxis(q.reshape(np.moveaxis(w.q, axis, 0).shape), 0, axis)
-    return q, scale.astype(np.float32), True
 
 
 class _Exporter:
@@ -118,7 +70,7 @@ class _Exporter:
         self.input_type = input_type
         self.inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
         self.producer = {o: n for n in model.graph.node for o in n.output}
-        self.consts: dict[str, _QConst] = {}
+        self.consts: dict[str, QConst] = {}
         self.acts: dict[str, int] = {}  # float name (a DequantizeLinear output) -> tensor
         self.qs: dict[str, int] = {}  # quantized name (a QuantizeLinear output) -> tensor
         self.pending: dict[str, _Pending] = {}
@@ -142,7 +94,7 @@ class _Exporter:
         zero = self.inits.get(node.input[2]) if len(node.input) > 2 else np.array(0, np.uint8)
         if scale.size != 1 or zero.size != 1:
             raise self.fail(f"{node.name or node.output[0]}: activations must be per-tensor")
-        return float(scale), int(_int8(zero, zero.reshape(()))), zero
+        return float(scale), int(int8_domain(zero, zero.reshape(()))), zero
 
     def activation(self, shape, scale: float, zero: int, name: str) -> int:
         return self.g.add(Tensor(name, tuple(shape), "int8", (scale,), (zero,)))
@@ -187,7 +139,7 @@ class _Exporter:
         if op == "DequantizeLinear":
             if ins[0] in self.inits:
                 a = _attrs(node)
-                self.consts[out] = _QConst(self.inits[ins[0]], self.scalar(ins[1]),
+                self.consts[out] = QConst(self.inits[ins[0]], self.scalar(ins[1]),
                                            self.inits.get(ins[2], np.zeros(1, np.int8))
                                            if len(ins) > 2 else np.zeros(1, np.int8),
                                            a.get("axis", 1))
@@ -263,7 +215,7 @@ class _Exporter:
         return self._pool(p, scale, zero, name)
 
     # ---- layers ----------------------------------------------------------------------------
-    def _weights(self, node: onnx.NodeProto) -> _QConst:
+    def _weights(self, node: onnx.NodeProto) -> QConst:
         if node.input[1] not in self.consts:
             raise self.fail(f"{node.name}: weights are not a quantized constant")
         return self.consts[node.input[1]]
@@ -305,9 +257,9 @@ class _Exporter:
         bias = self._bias(node, o)
         if shift:
             bias = bias + shift * wc.real().reshape(o, -1).sum(axis=1)
-        wq, ws, requantized = int8_per_channel(wc, 0)
-        if requantized:
-            self.requantized.append(node.name)
+        wq, ws, changed = int8_per_channel(wc, 0)
+        if changed:
+            self.requantized.append(f"{node.name} ({changed}/{o} channels)")
         if (t, b) == tf_same(h, kh, stride_h) and (left, r) == tf_same(w_, kw, stride_w):
             padding = "same"
         elif t == b == left == r == 0:
@@ -345,9 +297,9 @@ class _Exporter:
             raise self.fail(f"{node.name}: only Gemm(x, W, b) with transA=0 is supported")
         wc = self._weights(node)
         axis = 0 if a.get("transB", 0) else 1
-        wq, ws, requantized = int8_per_channel(wc, axis)
-        if requantized:
-            self.requantized.append(node.name)
+        wq, ws, changed = int8_per_channel(wc, axis)
+        if changed:
+            self.requantized.append(f"{node.name} ({changed}/{wq.shape[axis]} channels)")
         if axis == 1:
             wq = wq.T
         n = wq.shape[0]

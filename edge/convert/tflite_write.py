@@ -11,6 +11,7 @@ allocates arena for every tensor in the subgraph).
 from __future__ import annotations
 
 import importlib
+import itertools
 from dataclasses import dataclass, field
 
 import flatbuffers
@@ -127,7 +128,7 @@ def chain_plan(graph: Graph) -> bytes | None:
         return None
     chain.insert(0, graph.inputs[0])
     size = [(_nbytes(graph.tensors[t]) + ALIGN - 1) // ALIGN * ALIGN for t in chain]
-    region = max(a + b for a, b in zip(size, size[1:]))
+    region = max(a + b for a, b in itertools.pairwise(size))
     offsets = [-1] * len(graph.tensors)
     for k, t in enumerate(chain):
         offsets[t] = 0 if k % 2 == 0 else region - size[k]

@@ -22,7 +22,7 @@ MIB = 1024 * 1024
 
 
 @contextlib.contextmanager
-def _capture_fd2() -> Iterator[list[str]]:
+def capture_fd2() -> Iterator[list[str]]:
     """Collect what C++ code writes to file descriptor 2 (Python's sys.stderr never sees it)."""
     text: list[str] = []
     saved = os.dup(2)
@@ -52,7 +52,7 @@ def tflm_interpreter(tflite: bytes, arena: int):
     bytes. TFLM logs to fd 2; failures come back as EdgeError with that log."""
     from tflite_micro.python.tflite_micro import runtime
 
-    with _capture_fd2() as log:
+    with capture_fd2() as log:
         try:
             return runtime.Interpreter.from_bytes(tflite, arena_size=arena)
         except (RuntimeError, ValueError) as exc:
@@ -70,9 +70,9 @@ def measure_arena(tflite: bytes) -> dict | None:
     interp = tflm_interpreter(tflite, max(16 * MIB, 8 * len(tflite)))
     details = interp.get_input_details(0)
     interp.set_input(np.zeros(details["shape"], details["dtype"]), 0)
-    with _capture_fd2():  # nothing to say on success
+    with capture_fd2():  # nothing to say on success
         interp.invoke()
-    with _capture_fd2() as log:
+    with capture_fd2() as log:
         interp.print_allocations()
     text = "".join(log)
     figures = {key: int(n) for key, n in re.findall(
