@@ -157,10 +157,11 @@ class _Exporter:
                                 "before it is supported")
             self.pending[out] = replace(self.pending[ins[0]], clip=self._clip(node))
         elif op in ("Flatten", "Reshape", "Squeeze"):
-            source = self.acts if ins[0] in self.acts else self.pending
-            if ins[0] not in source:
-                raise self.fail(f"{node.name or op}: input {ins[0]} is not quantized")
-            source[out] = source[ins[0]]
+            # only the flatten before the classifier: FULLY_CONNECTED flattens by itself
+            shape = self.tensor(self.acts[ins[0]]).shape if ins[0] in self.acts else ()
+            if math.prod(shape[:-1]) != 1:
+                raise self.fail(f"{node.name or op}: only flattening a 1x1 map is supported")
+            self.acts[out] = self.acts[ins[0]]
         elif op == "QuantizeLinear":
             self._quantize(node)
         else:
@@ -317,19 +318,16 @@ class _Exporter:
     def _pool(self, p: _Pending, scale: float, zero: int, name: str) -> int:
         node = p.node
         x = self.tensor(p.x)
-        _, h, w_, c = x.shape
+        c = x.shape[-1]
         if node.op_type == "ReduceMean":
             axes = _attrs(node).get("axes") or (
                 list(self.scalar(node.input[1])) if len(node.input) > 1 else None)
             if sorted(int(v) for v in axes or []) != [2, 3]:
                 raise self.fail(f"{node.name}: only a mean over the spatial axes is supported")
         out = self.activation((1, 1, 1, c), scale, zero, name)
-        if math.isclose(x.scale[0], scale, rel_tol=1e-6) and x.zero_point[0] == zero:
-            self.g.op("AVERAGE_POOL_2D", [p.x], [out], padding="valid", filter=(h, w_),
-                      activation=self._fused(p.clip, scale, zero, node.name))
-        else:  # AVERAGE_POOL_2D cannot rescale; MEAN can
-            axes = self.g.const(f"{node.name}/axes", np.array([1, 2], np.int32))
-            self.g.op("MEAN", [p.x, axes], [out], keep_dims=True)
+        # MEAN, not AVERAGE_POOL_2D: it can rescale, and XNNPACK delegates it in int8
+        axes = self.g.const(f"{node.name}/axes", np.array([1, 2], np.int32))
+        self.g.op("MEAN", [p.x, axes], [out], keep_dims=True)
         return out
 
     # ---- the input -------------------------------------------------------------------------

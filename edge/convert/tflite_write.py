@@ -25,13 +25,12 @@ from tflite.TensorType import TensorType
 # The package re-exports each table's class under its module's name (``tflite.Model`` is the
 # class once the package is imported); the builder functions live in the modules.
 (Buffer, Conv2DOptions, DepthwiseConv2DOptions, FullyConnectedOptions, Metadata, Model, Operator,
- OperatorCode, PadOptions, Pool2DOptions, QuantizationParameters, QuantizeOptions, ReducerOptions,
- ReshapeOptions, SubGraph, TensorTable) = (
+ OperatorCode, PadOptions, QuantizationParameters, QuantizeOptions, ReducerOptions, SubGraph,
+ TensorTable) = (
     importlib.import_module(f"tflite.{name}") for name in (
         "Buffer", "Conv2DOptions", "DepthwiseConv2DOptions", "FullyConnectedOptions", "Metadata",
-        "Model", "Operator", "OperatorCode", "PadOptions", "Pool2DOptions",
-        "QuantizationParameters", "QuantizeOptions", "ReducerOptions", "ReshapeOptions",
-        "SubGraph", "Tensor"))
+        "Model", "Operator", "OperatorCode", "PadOptions", "QuantizationParameters",
+        "QuantizeOptions", "ReducerOptions", "SubGraph", "Tensor"))
 
 SCHEMA_VERSION = 3
 ALIGN = 16
@@ -45,11 +44,9 @@ OPS = {
     "DEPTHWISE_CONV_2D": (BuiltinOperator.DEPTHWISE_CONV_2D, 3,
                           BuiltinOptions.DepthwiseConv2DOptions),
     "FULLY_CONNECTED": (BuiltinOperator.FULLY_CONNECTED, 4, BuiltinOptions.FullyConnectedOptions),
-    "AVERAGE_POOL_2D": (BuiltinOperator.AVERAGE_POOL_2D, 2, BuiltinOptions.Pool2DOptions),
     "MEAN": (BuiltinOperator.MEAN, 2, BuiltinOptions.ReducerOptions),
     "PAD": (BuiltinOperator.PAD, 2, BuiltinOptions.PadOptions),
     "QUANTIZE": (BuiltinOperator.QUANTIZE, 2, BuiltinOptions.QuantizeOptions),
-    "RESHAPE": (BuiltinOperator.RESHAPE, 1, BuiltinOptions.ReshapeOptions),
 }
 
 
@@ -176,24 +173,10 @@ def _options(b: flatbuffers.Builder, op: Op) -> int:
         FullyConnectedOptions.AddFusedActivationFunction(b, act)
         FullyConnectedOptions.AddKeepNumDims(b, False)
         return FullyConnectedOptions.End(b)
-    if op.kind == "AVERAGE_POOL_2D":
-        Pool2DOptions.Start(b)
-        Pool2DOptions.AddPadding(b, pad)
-        Pool2DOptions.AddStrideW(b, o.get("stride", 1))
-        Pool2DOptions.AddStrideH(b, o.get("stride", 1))
-        Pool2DOptions.AddFilterWidth(b, o["filter"][1])
-        Pool2DOptions.AddFilterHeight(b, o["filter"][0])
-        Pool2DOptions.AddFusedActivationFunction(b, act)
-        return Pool2DOptions.End(b)
     if op.kind == "MEAN":
         ReducerOptions.Start(b)
         ReducerOptions.AddKeepDims(b, o.get("keep_dims", True))
         return ReducerOptions.End(b)
-    if op.kind == "RESHAPE":
-        shape = _vector(b, o["new_shape"], "int32")
-        ReshapeOptions.Start(b)
-        ReshapeOptions.AddNewShape(b, shape)
-        return ReshapeOptions.End(b)
     module = {"PAD": PadOptions, "QUANTIZE": QuantizeOptions}[op.kind]
     module.Start(b)
     return module.End(b)
