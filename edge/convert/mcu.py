@@ -145,8 +145,10 @@ def export_mcu(int8_path: Path, staging: Path, spec: MobileNetSpec, info: ModelI
                cases: list[tuple[str, np.ndarray]]) -> tuple[dict, list[Path]]:
     """Write ``<name>.tflite`` and the ``<name>_mcu/`` C bundle into ``staging``; return the
     report section and the paths written. Refuses (EdgeError) a model that does not fit."""
-    meta = {k: v for k, v in json.loads(info.to_json()).items() if k != "labels"}
-    title = f"MobileNetV1 {spec.alpha:g}-{spec.resolution} int8"
+    meta = {**{k: v for k, v in json.loads(info.to_json()).items() if k != "labels"},
+            "trained": info.trained}
+    title = f"MobileNetV1 {spec.alpha:g}-{spec.resolution} int8" + (
+        "" if info.trained else " (UNTRAINED: random weights, predictions are meaningless)")
     export = export_tflite(onnx.load(int8_path), input_type, description=title, metadata=meta)
     measured = measure_arena(export.tflite)
     estimate = {"arena_bytes": estimate_arena(spec, input_type),

@@ -37,18 +37,20 @@ class Adapted:
 
 @dataclass
 class Probe:
-    """The ONNX pixel path in the int8 domain: ``lut[c, p]``, the padding and its fill."""
+    """The ONNX pixel path in the int8 domain: ``lut[c, p]``, the padding and its fill; and
+    ``real[c, p]``, the float values it quantizes, where a QuantizeLinear makes it."""
 
     lut: np.ndarray
     pads: tuple[int, int, int, int]
     fill: np.ndarray
+    real: np.ndarray | None = None
 
 
-def _subgraph(model: onnx.ModelProto, name: str, dtype: np.dtype) -> onnx.ModelProto:
-    """The nodes that compute ``name`` from the image, as a model of their own."""
+def _subgraph(model: onnx.ModelProto, outputs: dict[str, np.dtype]) -> onnx.ModelProto:
+    """The nodes that compute ``outputs`` (name: dtype) from the image, as a model."""
     producer = {o: n for n in model.graph.node for o in n.output}
     needed: set[int] = set()
-    stack = [name]
+    stack = list(outputs)
     while stack:
         node = producer.get(stack.pop())
         if node is not None and id(node) not in needed:
@@ -58,8 +60,8 @@ def _subgraph(model: onnx.ModelProto, name: str, dtype: np.dtype) -> onnx.ModelP
     used = {i for n in nodes for i in n.input}
     graph = onnx.helper.make_graph(
         nodes, "pixels", list(model.graph.input),
-        [onnx.helper.make_tensor_value_info(name, onnx.helper.np_dtype_to_tensor_dtype(dtype),
-                                            None)],
+        [onnx.helper.make_tensor_value_info(name, onnx.helper.np_dtype_to_tensor_dtype(
+            np.dtype(dtype)), None) for name, dtype in outputs.items()],
         initializer=[i for i in model.graph.initializer if i.name in used])
     sub = onnx.helper.make_model(graph, opset_imports=model.opset_import)
     sub.ir_version = model.ir_version
@@ -71,7 +73,11 @@ def probe_pixels(model: onnx.ModelProto, name: str, dtype: np.dtype) -> Probe:
     probe images."""
     import onnxruntime as ort
 
-    sub = _subgraph(model, name, dtype)
+    producer = next((n for n in model.graph.node if name in n.output), None)
+    outputs = {name: dtype}
+    if producer is not None and producer.op_type == "QuantizeLinear":
+        outputs[producer.input[0]] = np.float32
+    sub = _subgraph(model, outputs)
     sess = ort.InferenceSession(sub.SerializeToString(), providers=["CPUExecutionProvider"])
     dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     if len(dims) != 4 or dims[0] != 1 or dims[3] != 3 or dims[1] * dims[2] < 256:
@@ -79,9 +85,10 @@ def probe_pixels(model: onnx.ModelProto, name: str, dtype: np.dtype) -> Probe:
     _, h, w, _ = dims
     ramp = (np.arange(h * w) % 256).reshape(1, h, w, 1).repeat(3, axis=3).astype(np.uint8)
     probes = [np.zeros_like(ramp), np.full_like(ramp, 255), ramp]
-    outs = []
+    outs, floats = [], []
     for image in probes:
-        out = sess.run(None, {INPUT_NAME: image})[0]
+        out, *real = sess.run(None, {INPUT_NAME: image})
+        floats += real
         if out.dtype not in (np.uint8, np.int8) or out.ndim != 4 or out.shape[1] != 3:
             raise EdgeError("int8 ONNX -> TFLite: the stem's input is not a quantized NCHW "
                             f"image ({out.dtype} {list(out.shape)})")
@@ -100,16 +107,24 @@ def probe_pixels(model: onnx.ModelProto, name: str, dtype: np.dtype) -> Probe:
         if not np.all(values == values[0, :, :1]):
             raise EdgeError("int8 ONNX -> TFLite: the padding depends on the image")
         fill = values[0, :, 0]
-    inner = outs[2][0][:, top:top + h, left:left + w].reshape(3, -1)
     pixel = ramp[0, :, :, 0].reshape(-1)
-    lut = np.zeros((3, 256), np.int32)
+    lut = _per_pixel(outs[2], pixel, (top, left, h, w))
+    real = _per_pixel(floats[2], pixel, (top, left, h, w)) if floats else None
+    return Probe(lut.astype(np.int32), pads, fill, real)
+
+
+def _per_pixel(out: np.ndarray, pixel: np.ndarray, box: tuple[int, int, int, int]):
+    """[channel, pixel value] from a probe output, checking every position agrees."""
+    top, left, h, w = box
+    inner = out[0][:, top:top + h, left:left + w].reshape(3, -1)
+    table = np.zeros((3, 256), inner.dtype)
     for p in range(256):
         vals = inner[:, pixel == p]
         if not np.all(vals == vals[:, :1]):
             raise EdgeError("int8 ONNX -> TFLite: the preprocessing is not the same map for "
                             "every pixel position")
-        lut[:, p] = vals[:, 0]
-    return Probe(lut, pads, fill)
+        table[:, p] = vals[:, 0]
+    return table
 
 
 def adapt_input(model: onnx.ModelProto, name: str, dtype: np.dtype, scale: float, zp8: int,
@@ -165,16 +180,19 @@ def _normalise(g: Graph, input_type: str, probe: Probe, scale: float, zp8: int,
     a = np.zeros(3)
     b = np.zeros(3)
     for c in range(3):
+        if probe.real is not None:  # the float values before quantization: exact
+            a[c], b[c] = np.polyfit(p, probe.real[c].astype(np.float64), 1)
+            continue
         inside = (probe.lut[c] > -128) & (probe.lut[c] < 127)
         if inside.sum() < 2:
             raise EdgeError("int8 ONNX -> TFLite: the input map saturates (no usable range)")
-        a[c], b[c] = np.polyfit(p[inside], probe.lut[c, inside], 1)
+        slope, offset = np.polyfit(p[inside], probe.lut[c, inside], 1)
+        a[c], b[c] = scale * slope, scale * (offset - zp8)  # int8 domain -> real values
     if np.any(a <= 0):
         raise EdgeError("int8 ONNX -> TFLite: the input map is not increasing in the pixel")
-    # lut ~ a p + b (int8 domain) -> real scale * (a p + b - zp8)
-    weight_real = scale * a
-    w_scale = weight_real / 127.0
-    bias_q = np.round(scale * (b - zp8) / w_scale).astype(np.int32)
+    # real = a p + b: weight a (127 at scale a / 127), bias b, input pixels at scale 1
+    w_scale = a / 127.0
+    bias_q = np.round(b / w_scale).astype(np.int32)
     emulated = np.clip(np.round((127 * p[None] + bias_q[:, None]) * (w_scale / scale)[:, None])
                        + zp8, -128, 127)
     if np.abs(emulated - probe.lut).max() > 1:

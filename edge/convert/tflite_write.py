@@ -142,7 +142,7 @@ def _aligned_bytes(b: flatbuffers.Builder, data: bytes) -> int:
     b.StartVector(1, len(data), ALIGN)
     b.head -= len(data)
     b.Bytes[b.head:b.head + len(data)] = data
-    return b.EndVector(len(data))
+    return b.EndVector()
 
 
 def _options(b: flatbuffers.Builder, op: Op) -> int:
@@ -198,7 +198,7 @@ def _table_vector(b: flatbuffers.Builder, offsets: list[int]) -> int:
     b.StartVector(4, len(offsets), 4)
     for off in reversed(offsets):
         b.PrependUOffsetTRelative(off)
-    return b.EndVector(len(offsets))
+    return b.EndVector()
 
 
 def write_tflite(graph: Graph, description: str, metadata: dict[str, bytes]) -> bytes:
