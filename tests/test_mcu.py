@@ -406,3 +406,39 @@ def test_sizes_targets_and_what_would_fit():
     assert estimate_arena(MobileNetSpec.create(0.25, 192, 1001)) <= small.sram
     assert estimate_arena(MobileNetSpec.create(0.25, 224, 1001)) > small.sram
     assert estimate_flash(spec) > small.flash
+
+
+def test_stem_reading_pixels_at_scale_1_128_zero_point_128(mcu_025, tmp_path):
+    """The QAT files' input quantization (what a "kept" int8 ONNX carries): the stem reads
+    (pixel - 128) / 128. Built from ours by moving 128 x sum(weights) into the stem's bias:
+    the same numbers, so the export must give the same logits with that input scale."""
+    from onnx import numpy_helper
+
+    model = onnx.load(mcu_025["onnx"])
+    inits = {i.name: i for i in model.graph.initializer}
+
+    def put(name, array):
+        inits[name].CopyFrom(numpy_helper.from_array(array, name))
+
+    weights = numpy_helper.to_array(inits["Conv2d_0/weights_quantized"]).astype(np.int64)
+    bias = numpy_helper.to_array(inits["stem/bias_q"]).astype(np.int64)
+    put("pixels/scale", np.array(1 / 128, np.float32))
+    put("pixels/zero_point", np.array(128, np.uint8))
+    put("Conv2d_0/weights_scale",
+        numpy_helper.to_array(inits["Conv2d_0/weights_scale"]) * np.float32(128))
+    put("stem/bias_q", (bias + 128 * weights.sum(axis=(1, 2, 3))).astype(np.int32))
+    path = tmp_path / "qat_input.onnx"
+    onnx.save(model, path)
+    export = export_tflite(model)
+    assert export.input["scale"] == 1 / 128 and export.input["zero_point"] == 0
+    run_ours = tflm_runner(mcu_025["tflite"], mcu_025["mcu"]["arena_bytes"])
+    run_qat = tflm_runner(export.tflite, tflm_measure(export.tflite))
+    ref_ours, ref_qat = reference(mcu_025["onnx"]), reference(path)
+    step = export.output["scale"]
+    for _, tensor in load_frames(PHOTOS, 128, limit=3).cases():
+        # float32 evaluation rounds the two forms' products differently: a stem output
+        # that lands on the other side of a rounding edge moves the logits a step or two
+        a, b = ref_ours(tensor), ref_qat(tensor)
+        assert np.abs(a - b).max() <= 3.01 * step and a.argmax() == b.argmax()
+        x = (tensor.astype(np.int16) - 128).astype(np.int8)
+        assert np.array_equal(run_ours(x), run_qat(x))  # integer arithmetic: identical
