@@ -232,16 +232,38 @@ def test_c_bundle_compiles_for_cortex_m4_and_m7(mcu_025, tmp_path):
         assert mcu_025["mcu"]["compiled"]["cpus"][cpu]["rodata_bytes"] == rodata
 
 
+# TFLM's own sources are on neither PyPI nor Debian: these run where EDGE_TFLM_SOURCES names a
+# folder with tflite-micro, flatbuffers (the version TFLM's schema asserts), gemmlowp and ruy
+SOURCES = Path(os.environ["EDGE_TFLM_SOURCES"]) if os.environ.get("EDGE_TFLM_SOURCES") else None
+needs_tflm_sources = pytest.mark.skipif(
+    SOURCES is None, reason="set EDGE_TFLM_SOURCES to a folder with tflite-micro, flatbuffers, "
+                            "gemmlowp and ruy checkouts (tools/mcu_qemu.py)")
+
+
 @needs_gxx
-@pytest.mark.skipif(not os.environ.get("EDGE_TFLM_INCLUDE"),
-                    reason="set EDGE_TFLM_INCLUDE to TFLM's include folders (TFLM checkout, "
-                           "flatbuffers/include, gemmlowp), separated by ':'")
+@needs_tflm_sources
 def test_resolver_compiles_against_tflm_headers(mcu_025):
     from edge.convert.mcu_bundle import compile_check
 
-    includes = tuple(Path(p) for p in os.environ["EDGE_TFLM_INCLUDE"].split(":"))
+    includes = (SOURCES / "tflite-micro", SOURCES / "flatbuffers" / "include",
+                SOURCES / "gemmlowp")
     result = compile_check(Path(mcu_025["mcu"]["bundle"]["path"]), includes)
     assert all(c["resolver_compiled"] for c in result["cpus"].values())
+
+
+@needs_gxx
+@needs_tflm_sources
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None,
+                    reason="needs Debian's qemu-system-arm")
+def test_runs_on_emulated_cortex_m4_with_the_reported_arena(mcu_025, tmp_path):
+    proc = subprocess.run([str(BIN / "python"), str(Path(__file__).parents[1] / "tools" /
+                                                   "mcu_qemu.py"),
+                           mcu_025["mcu"]["bundle"]["path"], "--sources", str(SOURCES),
+                           "--cpus", "cortex-m4", "--frames", "1", "--work", str(tmp_path)],
+                          capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "logits bit-identical to TFLM on x86-64" in proc.stdout
 
 
 def test_uint8_per_tensor_weights_are_requantized_and_still_match(mcu_025, tmp_path):
