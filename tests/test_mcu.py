@@ -464,3 +464,29 @@ def test_stem_reading_pixels_at_scale_1_128_zero_point_128(mcu_025, tmp_path):
         assert np.abs(a - b).max() <= 3.01 * step and a.argmax() == b.argmax()
         x = (tensor.astype(np.int16) - 128).astype(np.int8)
         assert np.array_equal(run_ours(x), run_qat(x))  # integer arithmetic: identical
+
+
+def test_without_tflite_micro_the_arena_is_the_estimate_and_says_so(tmp_path, monkeypatch):
+    """Where tflite-micro cannot be installed (it has x86-64 wheels only, so not on a Pi)."""
+    import edge.convert.mcu as mcu
+    import edge.convert.mcu_verify as mcu_verify
+    from edge.convert import ConvertOptions
+    from edge.convert import convert as convert_in_process
+    from edge.convert.report import format_report
+
+    monkeypatch.setattr(mcu, "measure_arena", lambda _: None)
+    monkeypatch.setattr(mcu_verify, "tflm_available", lambda: False)
+    report = convert_in_process(ConvertOptions(
+        output=tmp_path, alpha=0.25, resolution=96, calibration=PHOTOS, calibration_samples=2,
+        verify_samples=1, mcu=True), log=lambda _: None)
+    m = report["mcu"]
+    assert not m["arena_measured"] and m["measured"] is None
+    assert m["arena_bytes"] == m["estimate"]["arena_bytes"]
+    header = (Path(m["bundle"]["path"]) / "model_data.h").read_text()
+    assert "ESTIMATED from the layer table" in header
+    assert f"kTensorArenaSize = {m['arena_bytes']};" in header
+    assert "tflite-micro is not installed: the arena is the ESTIMATE" in " ".join(
+        report["warnings"])
+    assert any(w.startswith("--mcu: not verified in tflm") for w in report["warnings"])
+    assert list(m["verification"]["runtimes"]) == ["litert"]
+    assert "ESTIMATED" in format_report(report)

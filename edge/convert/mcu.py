@@ -162,7 +162,8 @@ def export_mcu(int8_path: Path, staging: Path, spec: MobileNetSpec, info: ModelI
     bundle = staging / f"{info.name}_mcu"
     bundle.mkdir()
     files = c_files(export.tflite, title, int8_path.name, export.input, export.output,
-                    export.ops, spec.classes, info.background, arena, arena_note(measured))
+                    export.ops, spec.classes, info.background, info.trained, arena,
+                    arena_note(measured))
     for name, text in files.items():
         (bundle / name).write_text(text)
     report = {

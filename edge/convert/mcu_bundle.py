@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import textwrap
 from pathlib import Path
 
 from edge.errors import EdgeError
@@ -33,8 +34,12 @@ def _literal(data: bytes, per_line: int = 32) -> str:
                      for i in range(0, len(data), per_line))
 
 
+def _comment(text: str, width: int = 96) -> str:
+    return "\n".join(f"// {line}" for line in textwrap.wrap(text, width - 3))
+
+
 def c_files(tflite: bytes, title: str, source: str, input_info: dict, output: dict,
-            ops: list[str], classes: int, background: bool, arena: int,
+            ops: list[str], classes: int, background: bool, trained: bool, arena: int,
             arena_note: str) -> dict[str, str]:
     """File name -> text of the bundle."""
     missing = [op for op in ops if op not in RESOLVER_METHODS]
@@ -42,12 +47,14 @@ def c_files(tflite: bytes, title: str, source: str, input_info: dict, output: di
         raise EdgeError(f"no TFLM resolver method known for {missing}")
     _, h, w, c = input_info["shape"]
     int8 = input_info["dtype"] == "int8"
-    banner = (f"// {title} for TensorFlow Lite Micro, written by edge-convert from {source}.\n"
-              "// Generated: re-run edge-convert --mcu instead of editing.\n")
-    feed = ("int8 input: feed each camera byte p as (int8_t)(p ^ 0x80), i.e. p - 128: the "
-            "numbers the\n// ONNX model reads as uint8, shifted into int8." if int8 else
-            "uint8 input: feed the camera's RGB bytes as they are (a QUANTIZE op shifts "
-            "them to int8).")
+    banner = _comment(f"{title} for TensorFlow Lite Micro, written by edge-convert from "
+                      f"{source}. Generated: re-run edge-convert --mcu instead of editing.") + "\n"
+    feed = ("feed each camera byte p as (int8_t)(p ^ 0x80), i.e. p - 128: the numbers the "
+            "ONNX model reads as uint8, shifted into int8." if int8 else
+            "feed the camera's RGB bytes as they are (a QUANTIZE op shifts them to int8).")
+    input_doc = _comment(f"Input tensor 0: {input_info['dtype']} [1][{h}][{w}][{c}], NHWC, "
+                         f"RGB, the centre square resized to {h}x{w} (edge/preprocess.py); "
+                         f"{feed}")
     header = f"""{banner}
 #ifndef EDGE_MODEL_DATA_H_
 #define EDGE_MODEL_DATA_H_
@@ -61,8 +68,7 @@ extern const unsigned int {DATA_NAME}_size;
 
 namespace edge_model {{
 
-// Input tensor 0: {input_info['dtype']} [1][{h}][{w}][{c}], NHWC, RGB, centre square resized
-// to {h}x{w} (edge/preprocess.py). {feed}
+{input_doc}
 constexpr int kInputHeight = {h};
 constexpr int kInputWidth = {w};
 constexpr int kInputChannels = {c};
@@ -75,10 +81,11 @@ constexpr int kInputZeroPoint = {input_info['zero_point']};
 // The top class is the largest q; no softmax is needed to pick it.
 constexpr int kNumClasses = {classes};
 constexpr bool kClass0IsBackground = {'true' if background else 'false'};
+constexpr bool kTrained = {'true' if trained else 'false'};  // false: random weights
 constexpr float kOutputScale = {output['scale']!r}f;
 constexpr int kOutputZeroPoint = {output['zero_point']};
 
-// Tensor arena: {arena_note}
+{_comment("Tensor arena: " + arena_note)}
 constexpr size_t kTensorArenaSize = {arena};
 constexpr size_t kModelSize = {len(tflite)};
 

@@ -3,10 +3,11 @@
 The walk reads any QDQ int8 ONNX of this network, not one layout of it: each
 ``DequantizeLinear(weights) -> Conv/Gemm -> [Clip] -> QuantizeLinear`` becomes one TFLite op
 with a fused activation, each QuantizeLinear output one int8 tensor (uint8 activations become
-int8 with the zero point minus 128: the same numbers). Weights that are already int8,
-symmetric and per output channel are copied bit for bit; any others (uint8, per-tensor, a
-non-zero zero point) are re-quantized from their dequantized values, since TFLM requires zero
-point 0, and the export says so. Biases become int32 with scale input x weight.
+int8 with the zero point minus 128: the same numbers). TFLM requires int8 weights symmetric
+per output channel (zero point 0): ours are copied bit for bit; others (uint8, per-tensor, a
+non-zero zero point) keep their integers minus the zero point in every channel where those fit
+[-127, 127], and only the remaining channels are re-quantized (the export lists them). Biases
+become int32 with scale input x weight.
 
 The part in front of the first convolution (cast, transpose, pad, normalisation, quantize) is
 not pattern-matched: it is run with onnxruntime on probe images, which yields each channel's
@@ -91,7 +92,8 @@ class _Exporter:
 
     def qparams(self, node: onnx.NodeProto) -> tuple[float, int, np.ndarray]:
         scale = self.scalar(node.input[1])
-        zero = self.inits.get(node.input[2]) if len(node.input) > 2 else np.array(0, np.uint8)
+        has_zero = len(node.input) > 2 and node.input[2]
+        zero = self.scalar(node.input[2]) if has_zero else np.array(0, np.uint8)
         if scale.size != 1 or zero.size != 1:
             raise self.fail(f"{node.name or node.output[0]}: activations must be per-tensor")
         return float(scale), int(int8_domain(zero, zero.reshape(()))), zero
@@ -144,6 +146,11 @@ class _Exporter:
                                            if len(ins) > 2 else np.zeros(1, np.int8),
                                            a.get("axis", 1))
             elif ins[0] in self.qs:
+                t = self.tensor(self.qs[ins[0]])
+                scale, zero, _ = self.qparams(node)
+                if not math.isclose(t.scale[0], scale, rel_tol=1e-6) or t.zero_point[0] != zero:
+                    raise self.fail(f"{node.name}: dequantizes {ins[0]} with other parameters "
+                                    "than it was quantized with")
                 self.acts[out] = self.qs[ins[0]]
             else:
                 raise self.fail(f"{node.name}: dequantizes {ins[0]}, which is no quantized tensor")
