@@ -419,7 +419,9 @@ def test_sizes_targets_and_what_would_fit():
     assert parse_size("1.5MiB", "x") == 3 << 19 and parse_size("300000", "x") == 300000
     with pytest.raises(EdgeError):
         parse_size("-1K", "--mcu-sram")
-    assert Target.create() == Target("cortex-m7", 512 * 1024, 2 << 20)
+    default = Target.create()
+    assert (default.name, default.sram, default.flash) == ("cortex-m7", 512 * 1024, 2 << 20)
+    assert "STM32H7" in default.about
     assert Target.create("nrf52840", flash="2M").name == "nrf52840 (custom)"
     small = Target("t", 256 * 1024, 1 << 20)
     spec = MobileNetSpec.create(0.5, 160, 1001)

@@ -48,6 +48,7 @@ class Target:
     name: str
     sram: int
     flash: int
+    about: str = ""
 
     @classmethod
     def create(cls, preset: str | None = None, sram: str | int | None = None,
@@ -55,11 +56,12 @@ class Target:
         name = preset or DEFAULT_TARGET
         if name not in PRESETS:
             raise EdgeError(f"--mcu-target must be one of {', '.join(PRESETS)}, got {name!r}")
-        base_sram, base_flash, _ = PRESETS[name]
+        base_sram, base_flash, about = PRESETS[name]
         if sram is not None or flash is not None:
             name = "custom" if preset is None else f"{name} (custom)"
+            about = ""
         return cls(name, parse_size(sram, "--mcu-sram") if sram is not None else base_sram,
-                   parse_size(flash, "--mcu-flash") if flash is not None else base_flash)
+                   parse_size(flash, "--mcu-flash") if flash is not None else base_flash, about)
 
 
 def parse_size(text: str | int, flag: str) -> int:
@@ -167,7 +169,8 @@ def export_mcu(int8_path: Path, staging: Path, spec: MobileNetSpec, info: ModelI
     for name, text in files.items():
         (bundle / name).write_text(text)
     report = {
-        "target": {"name": target.name, "sram_bytes": target.sram, "flash_bytes": target.flash},
+        "target": {"name": target.name, "sram_bytes": target.sram, "flash_bytes": target.flash,
+                   "about": target.about},
         "tflite": {"path": str(tflite_path), "bytes": len(export.tflite), "ops": export.ops,
                    "input": export.input, "output": export.output},
         "bundle": {"path": str(bundle), "files": sorted(files)},

@@ -101,8 +101,12 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
-def _kib(n: int) -> str:
-    return f"{n / 1024:,.1f} KiB"
+def _size(n: int) -> str:
+    """512 KiB, 2 MiB, or the bytes."""
+    for unit, factor in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n % factor == 0:
+            return f"{n // factor} {unit}"
+    return f"{n:,} B"
 
 
 def mcu_warnings(mcu: dict | None) -> list[str]:
@@ -133,22 +137,22 @@ def mcu_warnings(mcu: dict | None) -> list[str]:
 def format_mcu(mcu: dict) -> list[str]:
     """Estimate and measurement side by side, the target, and the verification."""
     est, t = mcu["estimate"], mcu["target"]
-    arena_how = "measured (TFLM)" if mcu["arena_measured"] else "ESTIMATED"
+    arena_how = "measured (TFLM)" if mcu["arena_measured"] else "ESTIMATED, not measured"
     lines = [
-        f"MCU target  {t['name']}: {_kib(t['sram_bytes'])} SRAM, {_kib(t['flash_bytes'])} flash",
-        f"  SRAM      estimate {_kib(est['arena_bytes'])} arena (peak activations "
-        f"{_kib(est['peak_activation_bytes'])}); {arena_how} {_kib(mcu['arena_bytes'])}",
-        f"  flash     estimate {_kib(est['flash_bytes'])} (weights + biases "
-        f"{_kib(est['weight_bytes'])}); model array {_kib(mcu['flash_bytes'])}",
+        f"MCU target  {t['name']}: {_size(t['sram_bytes'])} SRAM, {_size(t['flash_bytes'])} "
+        "flash",
+        f"  arena     {arena_how} {mcu['arena_bytes']:,} B | estimate "
+        f"{est['arena_bytes']:,} B (peak activations {est['peak_activation_bytes']:,} B)",
+        f"  flash     model array {mcu['flash_bytes']:,} B | estimate {est['flash_bytes']:,} B "
+        f"(weights + biases {est['weight_bytes']:,} B)",
     ]
     compiled = mcu.get("compiled")
     if compiled:
-        rodata = ", ".join(f"{cpu} {_kib(c['rodata_bytes'])}"
-                           for cpu, c in compiled["cpus"].items())
-        lines.append(f"  compiled  {compiled['compiler']}: .rodata {rodata}")
+        rodata = ", ".join(f"{cpu} {c['rodata_bytes']:,} B" for cpu, c in compiled["cpus"].items())
+        lines.append(f"  .rodata   {rodata} ({compiled['compiler']})")
     tfl = mcu["tflite"]
-    lines.append(f"tflite      {_kib(tfl['bytes'])}  {tfl['path']}  ({', '.join(tfl['ops'])}; "
-                 f"input {tfl['input']['dtype']})")
+    lines.append(f"tflite      {tfl['bytes'] / 1024:,.0f} KiB  {tfl['path']}  "
+                 f"({', '.join(tfl['ops'])}; input {tfl['input']['dtype']})")
     lines.append(f"C bundle    {mcu['bundle']['path']}/  ({', '.join(mcu['bundle']['files'])})")
     ver = mcu.get("verification")
     for name, r in (ver or {}).get("runtimes", {}).items():
