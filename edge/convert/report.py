@@ -115,8 +115,8 @@ def mcu_warnings(mcu: dict | None) -> list[str]:
         return []
     out = []
     if mcu["requantized_weights"]:
-        out.append(f"--mcu: {len(mcu['requantized_weights'])} layers' weights were not int8 "
-                   "symmetric per channel and were re-quantized for TFLM (zero point 0): "
+        out.append("--mcu: weights not int8 symmetric per channel; the channels whose "
+                   "integers do not fit [-127, 127] were re-quantized for TFLM (zero point 0): "
                    + ", ".join(mcu["requantized_weights"]))
     if not mcu["arena_measured"]:
         out.append("--mcu: tflite-micro is not installed: the arena is the ESTIMATE")
