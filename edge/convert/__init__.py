@@ -18,11 +18,9 @@ import onnx
 from edge import __version__
 from edge.convert.build import build_model, set_metadata
 from edge.convert.download import load_weights
-from edge.convert.mcu import Target, export_mcu
 from edge.convert.quantize import CALIBRATION_METHODS, FrameSet, load_frames, quantize
 from edge.convert.report import build_report
 from edge.convert.spec import MobileNetSpec
-from edge.convert.tflite_export import INPUT_TYPES
 from edge.convert.verify import compare
 from edge.convert.weights import TF_NORMALISATION, Weights, random_weights
 from edge.errors import EdgeError
@@ -74,7 +72,10 @@ def _validate(opts: ConvertOptions) -> None:
             raise EdgeError(f"{path}: {flag} path not found")
     if opts.verify is not None and opts.calibration is None:
         raise EdgeError("--verify compares int8 with fp32 and needs --calibration to build int8")
-    if opts.mcu:
+    if opts.mcu:  # imported here: the flatbuffer schema is a large package, only --mcu needs it
+        from edge.convert.mcu import Target
+        from edge.convert.tflite_export import INPUT_TYPES
+
         if opts.calibration is None:
             raise EdgeError("--mcu exports the int8 model and needs --calibration to build it")
         if opts.mcu_input not in INPUT_TYPES:
@@ -178,6 +179,8 @@ def convert(opts: ConvertOptions, log=print) -> dict:
             verification["result"] = compare(fp32_path, int8_path, cases)
             timings["verify_s"] = time.perf_counter() - t2
             if opts.mcu:
+                from edge.convert.mcu import Target, export_mcu
+
                 t3 = time.perf_counter()
                 mcu, outputs = export_mcu(
                     int8_path, staging, spec, int8_info, Target.create(

@@ -95,7 +95,7 @@ def probe_pixels(model: onnx.ModelProto, name: str, dtype: np.dtype) -> Probe:
         outs.append(out.astype(np.int32) - (128 if out.dtype == np.uint8 else 0))
     interior = np.all(outs[0] != outs[1], axis=(0, 1))
     rows, cols = np.flatnonzero(interior.any(axis=1)), np.flatnonzero(interior.any(axis=0))
-    top, left = int(rows[0]), int(cols[0])
+    top, left = (int(rows[0]), int(cols[0])) if rows.size and cols.size else (0, 0)
     if rows.size != h or cols.size != w or not interior[top:top + h, left:left + w].all():
         raise EdgeError("int8 ONNX -> TFLite: the preprocessing before the first convolution "
                         "is not a per-pixel map plus padding")
