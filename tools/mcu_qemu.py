@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Run an edge-convert --mcu bundle with TFLM on emulated Cortex-M4 and Cortex-M7 boards.
 
-Builds TFLM's reference kernels for the ops the model uses, the bundle (model_data.cc,
+Builds TFLM with the kernels for the ops the model uses (its reference kernels, or with
+``--kernels cmsis-nn`` Arm's CMSIS-NN ones where TFLM has them), the bundle (model_data.cc,
 model_ops.h) and tools/mcu_qemu/main.cc with Debian's arm-none-eabi-g++ (soft float, -Os),
 links a bare-metal image for QEMU's MPS2 boards (mps2-an386: Cortex-M4, mps2-an500:
 Cortex-M7), and runs it under qemu-system-arm with semihosting: the photos go in (both crop
@@ -10,10 +11,11 @@ x86-64 interpreter; the arena TFLM used on the 32-bit build is printed beside th
 bundle reserves (kTensorArenaSize, measured on x86-64). Emulation says nothing about speed.
 
 TFLM's sources are not on PyPI or in Debian: SOURCES is a folder with checkouts of
-tflite-micro, flatbuffers (the version TFLM's schema asserts), gemmlowp and ruy (headers only).
+tflite-micro, flatbuffers (the version TFLM's schema asserts), gemmlowp and ruy (headers only),
+and for CMSIS-NN, CMSIS-NN (the commit TFLM pins).
 
     python tools/mcu_qemu.py out/mobilenet_v1_0.25_128_int8_mcu --sources SOURCES
-        [--cpus cortex-m4,cortex-m7] [--frames N] [--work DIR]
+        [--cpus cortex-m4,cortex-m7] [--kernels reference|cmsis-nn] [--frames N] [--work DIR]
 """
 
 from __future__ import annotations
@@ -56,24 +58,38 @@ _SOURCES = {
 }
 TFLM_SOURCES = [f"{folder}/{name}.cc" for folder, names in _SOURCES.items()
                 for name in names.split()]
+# TFLM's kernels with a CMSIS-NN version (MEAN and QUANTIZE stay the reference ones)
+CMSIS_KERNELS = ("conv", "depthwise_conv", "fully_connected", "pad")
 
 
 def header_value(header: str, name: str) -> str:
     return re.search(rf"\b{name} = ([^;]+);", header).group(1)
 
 
-def build(cpu: str, bundle: Path, sources: Path, work: Path) -> Path:
+def build(cpu: str, kernels: str, bundle: Path, sources: Path, work: Path) -> Path:
     """Compile and link the image for ``cpu``; objects are cached in ``work``."""
     gxx = shutil.which("arm-none-eabi-g++")
-    arch = [f"-mcpu={cpu}", "-mthumb", "-mfloat-abi=soft", "-Os"]
+    arch = [f"-mcpu={cpu}", "-mthumb", "-mfloat-abi=soft", "-Os", "-ffunction-sections",
+            "-fdata-sections", "-DNDEBUG"]
     cxx = [*arch, "-std=c++17", "-fno-exceptions", "-fno-rtti", "-fno-threadsafe-statics",
-           "-ffunction-sections", "-fdata-sections", "-DTF_LITE_STATIC_MEMORY", "-DNDEBUG",
-           f"-I{sources / 'tflite-micro'}", f"-I{sources / 'flatbuffers' / 'include'}",
-           f"-I{sources / 'gemmlowp'}", f"-I{sources / 'ruy'}", f"-I{bundle}"]
-    objdir = work / cpu
+           "-DTF_LITE_STATIC_MEMORY", f"-I{sources / 'tflite-micro'}",
+           f"-I{sources / 'flatbuffers' / 'include'}", f"-I{sources / 'gemmlowp'}",
+           f"-I{sources / 'ruy'}", f"-I{bundle}"]
+    objdir = work / f"{cpu}-{kernels}"
     objdir.mkdir(parents=True, exist_ok=True)
-    jobs = [(sources / "tflite-micro" / src, objdir / (src.replace("/", "_") + ".o"))
-            for src in TFLM_SOURCES]
+    tflm = sources / "tflite-micro"
+    srcs = [tflm / src for src in TFLM_SOURCES]
+    if kernels == "cmsis-nn":
+        nn = sources / "CMSIS-NN"
+        cxx += ["-DCMSIS_NN", f"-I{nn}"]
+        kernel_dir = tflm / "tensorflow/lite/micro/kernels"
+        srcs = [kernel_dir / "cmsis_nn" / src.name if src.parent == kernel_dir and
+                src.stem in CMSIS_KERNELS else src for src in srcs]
+        # the integer functions; the float ones need a float build configuration
+        srcs += [c for c in sorted((nn / "Source").rglob("*.c"))
+                 if not re.search(r"_f(16|32)\b", c.stem)]
+    jobs = [(src, objdir / (str(src.relative_to(sources)).replace("/", "_") + ".o"))
+            for src in srcs]
     jobs += [(bundle / "model_data.cc", objdir / "model_data.o"),
              (HARNESS / "main.cc", objdir / "main.o")]
 
@@ -81,14 +97,19 @@ def build(cpu: str, bundle: Path, sources: Path, work: Path) -> Path:
         src, obj = job
         if obj.exists() and obj.name not in ("model_data.o", "main.o"):
             return
-        subprocess.run([gxx, *cxx, "-c", str(src), "-o", str(obj)], check=True)
+        if src.suffix == ".c":
+            cmd = ["arm-none-eabi-gcc", *arch, "-std=c11", f"-I{sources / 'CMSIS-NN'}",
+                   f"-I{sources / 'CMSIS-NN' / 'Include'}"]
+        else:
+            cmd = [gxx, *cxx]
+        subprocess.run([*cmd, "-c", str(src), "-o", str(obj)], check=True)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         list(pool.map(compile_one, jobs))
     startup = objdir / "startup.o"
     subprocess.run(["arm-none-eabi-gcc", *arch, "-c", str(HARNESS / "startup.c"), "-o",
                     str(startup)], check=True)
-    elf = work / f"{cpu}.elf"
+    elf = work / f"{cpu}-{kernels}.elf"
     subprocess.run([gxx, *arch, "-T", str(HARNESS / "link.ld"), "-nostartfiles",
                     "--specs=nano.specs", "--specs=rdimon.specs", "-Wl,--gc-sections",
                     *(str(obj) for _, obj in jobs), str(startup), "-o", str(elf)], check=True,
@@ -113,6 +134,7 @@ def main() -> int:
     ap.add_argument("--sources", type=Path, required=True,
                     help="folder with tflite-micro, flatbuffers, gemmlowp and ruy checkouts")
     ap.add_argument("--cpus", default="cortex-m4,cortex-m7")
+    ap.add_argument("--kernels", choices=["reference", "cmsis-nn"], default="reference")
     ap.add_argument("--frames", type=int, default=12, help="photos (each in both crops)")
     ap.add_argument("--work", type=Path)
     args = ap.parse_args()
@@ -142,7 +164,7 @@ def main() -> int:
         work.mkdir(parents=True, exist_ok=True)
         (work / "frames.bin").write_bytes(b"".join(x.tobytes() for x in frames))
         for cpu in args.cpus.split(","):
-            elf = build(cpu, bundle, args.sources.resolve(), work)
+            elf = build(cpu, args.kernels, bundle, args.sources.resolve(), work)
             got, said = run(cpu, elf, work)
             got = got.reshape(len(frames), -1)
             same = all(np.array_equal(g, w) for g, w in zip(got, want, strict=True))
@@ -150,7 +172,7 @@ def main() -> int:
             sizes = subprocess.run(["arm-none-eabi-size", "-A", str(elf)], capture_output=True,
                                    text=True, check=True).stdout
             text = int(re.search(r"^\.text\s+(\d+)", sizes, re.MULTILINE).group(1))
-            print(f"{cpu} ({BOARDS[cpu]}): {len(frames)} frames, logits "
+            print(f"{cpu} ({BOARDS[cpu]}), {args.kernels} kernels: {len(frames)} frames, logits "
                   f"{'bit-identical to' if same else 'DIFFER from'} TFLM on x86-64; arena used "
                   f"{used:,} of the {arena:,} bytes reserved; image .text {text:,} bytes "
                   f"(model {len(model):,}, TFLM and harness {text - len(model):,})")

@@ -138,9 +138,9 @@ def arena_note(measured: dict | None) -> str:
         return ("ESTIMATED from the layer table (tflite-micro was not installed to measure "
                 "it); measure on the device before trusting it.")
     return ("measured with TFLM's interpreter (reference kernels, x86-64). A 32-bit build "
-            "uses about 3 KB less (smaller pointers; checked on Cortex-M4/M7 under QEMU); "
-            "optimised kernels (CMSIS-NN, esp-nn) may add scratch buffers: check "
-            "arena_used_bytes() on the device.")
+            "uses about 3 KB less, with the reference or the CMSIS-NN kernels (smaller "
+            "pointers; checked on Cortex-M4/M7 under QEMU); other optimised kernels (esp-nn) "
+            "may add scratch buffers: check arena_used_bytes() on the device.")
 
 
 def export_mcu(int8_path: Path, staging: Path, spec: MobileNetSpec, info: ModelInfo,
