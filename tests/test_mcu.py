@@ -262,11 +262,15 @@ def test_resolver_compiles_against_tflm_headers(mcu_025):
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("qemu-system-arm") is None,
                     reason="needs Debian's qemu-system-arm")
-def test_runs_on_emulated_cortex_m4_with_the_reported_arena(mcu_025, tmp_path):
+@pytest.mark.parametrize("kernels", ["reference", "cmsis-nn"])
+def test_runs_on_emulated_cortex_m4_with_the_reported_arena(mcu_025, tmp_path, kernels):
+    if kernels == "cmsis-nn" and not (SOURCES / "CMSIS-NN").is_dir():
+        pytest.skip(f"no CMSIS-NN checkout in {SOURCES}")
     proc = subprocess.run([str(BIN / "python"), str(Path(__file__).parents[1] / "tools" /
                                                    "mcu_qemu.py"),
                            mcu_025["mcu"]["bundle"]["path"], "--sources", str(SOURCES),
-                           "--cpus", "cortex-m4", "--frames", "1", "--work", str(tmp_path)],
+                           "--cpus", "cortex-m4", "--kernels", kernels, "--frames", "1",
+                           "--work", str(tmp_path)],
                           capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "logits bit-identical to TFLM on x86-64" in proc.stdout
