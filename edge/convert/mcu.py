@@ -27,7 +27,7 @@ KIB, MIB = 1024, 1024 * 1024
 # SRAM block where the part splits it). The default is a Cortex-M7 / ESP32-S3 class part.
 PRESETS: dict[str, tuple[int, int, str]] = {
     "cortex-m7": (512 * KIB, 2 * MIB, "Cortex-M7 class, e.g. STM32H7 (512 KB AXI SRAM, 2 MB "
-                                      "flash); ESP32-S3 has the same 512 KB SRAM"),
+                                      "flash); an ESP32-S3 has 512 KB of SRAM in all"),
     "stm32f746": (320 * KIB, 1 * MIB, "Cortex-M7, 320 KB SRAM, 1 MB flash"),
     "nrf52840": (256 * KIB, 1 * MIB, "Cortex-M4 (Arduino Nano 33 BLE Sense), 256 KB RAM, "
                                      "1 MB flash"),
