@@ -69,6 +69,19 @@ def convert_parser() -> argparse.ArgumentParser:
                         "frames beyond --calibration-samples)")
     p.add_argument("--verify-samples", type=int, default=200, metavar="N")
     p.add_argument("--seed", type=int, default=0, help="seed of the random initialisation")
+    mcu = p.add_argument_group("microcontroller (TensorFlow Lite Micro)")
+    mcu.add_argument("--mcu", action="store_true",
+                     help="also write the full-integer int8 .tflite and a C bundle for TFLM "
+                          "(model_data.cc/.h, op resolver), with the measured arena; refuses "
+                          "a model that does not fit the target (needs --calibration)")
+    mcu.add_argument("--mcu-target", metavar="PART",
+                     help="SRAM/flash preset: cortex-m7 (default: 512K/2M), stm32f746, "
+                          "nrf52840, stm32l4r5")
+    mcu.add_argument("--mcu-sram", metavar="SIZE", help="SRAM for the arena, e.g. 320K")
+    mcu.add_argument("--mcu-flash", metavar="SIZE", help="flash for the model, e.g. 1M")
+    mcu.add_argument("--mcu-input", choices=["int8", "uint8"], default="int8",
+                     help="int8 pixels (camera byte - 128; default, smallest arena) or the "
+                          "camera's uint8 bytes (adds a QUANTIZE op and its input tensor)")
     p.add_argument("--output", "-o", type=Path, help="folder for the models and report.json")
     p.add_argument("--explain", action="store_true",
                    help="print the per-layer cost table (separable vs standard convolution) "
@@ -92,7 +105,9 @@ def _convert(argv: list[str] | None) -> int:
         resolution=args.resolution, classes=args.classes, labels=args.labels,
         calibration=args.calibration, calibration_samples=args.calibration_samples,
         calibration_method=args.calibration_method, verify=args.verify,
-        verify_samples=args.verify_samples, seed=args.seed)
+        verify_samples=args.verify_samples, seed=args.seed, mcu=args.mcu,
+        mcu_input=args.mcu_input, mcu_target=args.mcu_target, mcu_sram=args.mcu_sram,
+        mcu_flash=args.mcu_flash)
     if args.explain:
         weights = load_weights(args.weights, args.sha256) if args.weights else None
         try:

@@ -47,6 +47,12 @@ class ConvertOptions:
     verify: Path | None = None
     verify_samples: int = 200
     seed: int = 0
+    # --mcu: the int8 .tflite + C bundle for TFLM, checked against a part's SRAM and flash
+    mcu: bool = False
+    mcu_input: str = "int8"
+    mcu_target: str | None = None
+    mcu_sram: str | None = None
+    mcu_flash: str | None = None
 
 
 def _validate(opts: ConvertOptions) -> None:
@@ -67,6 +73,15 @@ def _validate(opts: ConvertOptions) -> None:
             raise EdgeError(f"{path}: {flag} path not found")
     if opts.verify is not None and opts.calibration is None:
         raise EdgeError("--verify compares int8 with fp32 and needs --calibration to build int8")
+    if opts.mcu:  # imported here: the flatbuffer schema is a large package, only --mcu needs it
+        from edge.convert.mcu import Target
+        from edge.convert.tflite_export import INPUT_TYPES
+
+        if opts.calibration is None:
+            raise EdgeError("--mcu exports the int8 model and needs --calibration to build it")
+        if opts.mcu_input not in INPUT_TYPES:
+            raise EdgeError(f"--mcu-input must be one of {', '.join(INPUT_TYPES)}")
+        Target.create(opts.mcu_target, opts.mcu_sram, opts.mcu_flash)
     out = Path(opts.output)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -140,7 +155,8 @@ def convert(opts: ConvertOptions, log=print) -> dict:
     try:
         fp32_path = staging / f"{info.name}.onnx"
         onnx.save(fp32, fp32_path)
-        int8_path = calibration = verification = None
+        int8_path = calibration = verification = mcu = None
+        outputs: list[Path] = []
         if opts.calibration is not None:
             t1 = time.perf_counter()
             frames, calib_n, verification = _calibration_sets(opts, spec.resolution)
@@ -160,20 +176,38 @@ def convert(opts: ConvertOptions, log=print) -> dict:
             onnx.save(int8, int8_path)
             timings["quantize_s"] = time.perf_counter() - t1
             t2 = time.perf_counter()
-            verification["result"] = compare(fp32_path, int8_path, verification.pop("cases"))
+            cases = verification.pop("cases")
+            verification["result"] = compare(fp32_path, int8_path, cases)
             timings["verify_s"] = time.perf_counter() - t2
+            if opts.mcu:
+                from edge.convert.mcu import Target, export_mcu
+
+                t3 = time.perf_counter()
+                mcu, outputs = export_mcu(
+                    int8_path, staging, spec, int8_info, Target.create(
+                        opts.mcu_target, opts.mcu_sram, opts.mcu_flash), opts.mcu_input, cases)
+                timings["mcu_s"] = time.perf_counter() - t3
         timings["total_s"] = time.perf_counter() - t0
         report = build_report(spec, info, fp32_path, int8_path, calibration, verification,
-                              opts, timings)
-        for path in (fp32_path, int8_path):
+                              opts, timings, mcu)
+        for path in (fp32_path, int8_path, *outputs):
             if path is not None:
-                os.replace(path, out / path.name)
-        for entry in report["files"].values():
+                _replace(path, out / path.name, staging)
+        for entry in (*report["files"].values(), *(
+                (mcu["tflite"], mcu["bundle"]) if mcu else ())):
             entry["path"] = str(out / Path(entry["path"]).name)
         write_bytes_atomic(out / "report.json", (json.dumps(report, indent=2) + "\n").encode())
         return report
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _replace(src: Path, dst: Path, staging: Path) -> None:
+    """Move ``src`` onto ``dst``; a folder already there goes into ``staging`` first (a rename
+    cannot replace a non-empty folder) and is removed with it."""
+    if dst.is_dir() and not dst.is_symlink():
+        os.replace(dst, staging / f".old-{dst.name}")
+    os.replace(src, dst)
 
 
 def _calibration_sets(opts: ConvertOptions, size: int) -> tuple[FrameSet, int, dict]:

@@ -17,7 +17,7 @@ FLASH_BYTES = 1024 * 1024
 
 def build_report(spec: MobileNetSpec, info: ModelInfo, fp32: Path, int8: Path | None,
                  calibration: dict | None, verification: dict | None, opts,
-                 timings: dict) -> dict:
+                 timings: dict, mcu: dict | None = None) -> dict:
     """Everything a user needs to trust (or distrust) the converted models."""
     foot = spec.footprint_int8()
     files = {"fp32": {"path": str(fp32), "bytes": fp32.stat().st_size}}
@@ -52,7 +52,8 @@ def build_report(spec: MobileNetSpec, info: ModelInfo, fp32: Path, int8: Path | 
         },
         "calibration": calibration,
         "verification": verification,
-        "warnings": warnings,
+        "mcu": mcu,
+        "warnings": warnings + mcu_warnings(mcu),
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "environment": {"python": platform.python_version(), "machine": platform.machine(),
                         "onnxruntime": onnxruntime.__version__},
@@ -74,11 +75,14 @@ def format_report(report: dict) -> str:
     for name, f in report["files"].items():
         lines.append(f"{name:<12}{f['bytes'] / 1024:,.0f} KiB  {f['path']}")
     foot = report["footprint_int8"]
-    lines.append(
-        f"MCU (int8)  weights {foot['weight_bytes'] / 1024:,.0f} KiB "
-        f"({'fits' if foot['fits_flash'] else 'does NOT fit'} 1 MB flash), "
-        f"peak activations {foot['peak_activation_bytes'] / 1024:,.0f} KiB "
-        f"({'fits' if foot['fits_sram'] else 'does NOT fit'} 256 KB SRAM)")
+    if report.get("mcu"):
+        lines += format_mcu(report["mcu"])
+    else:
+        lines.append(
+            f"MCU (int8)  weights {foot['weight_bytes'] / 1024:,.0f} KiB "
+            f"({'fits' if foot['fits_flash'] else 'does NOT fit'} 1 MB flash), "
+            f"peak activations {foot['peak_activation_bytes'] / 1024:,.0f} KiB "
+            f"({'fits' if foot['fits_sram'] else 'does NOT fit'} 256 KB SRAM)")
     cal = report.get("calibration")
     if cal:
         skipped = f" ({len(cal['skipped'])} unreadable skipped)" if cal["skipped"] else ""
@@ -95,3 +99,69 @@ def format_report(report: dict) -> str:
     for w in report["warnings"]:
         lines.append(f"WARNING: {w}")
     return "\n".join(lines)
+
+
+def _size(n: int) -> str:
+    """512 KiB, 2 MiB, or the bytes."""
+    for unit, factor in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n % factor == 0:
+            return f"{n // factor} {unit}"
+    return f"{n:,} B"
+
+
+def mcu_warnings(mcu: dict | None) -> list[str]:
+    """What the MCU export had to change or could not check."""
+    if not mcu:
+        return []
+    out = []
+    if mcu["requantized_weights"]:
+        out.append("--mcu: weights not int8 symmetric per channel; the channels whose "
+                   "integers do not fit [-127, 127] were re-quantized for TFLM (zero point 0): "
+                   + ", ".join(mcu["requantized_weights"]))
+    if not mcu["arena_measured"]:
+        out.append("--mcu: tflite-micro is not installed: the arena is the ESTIMATE")
+    ver = mcu.get("verification") or {}
+    for missing in ver.get("unavailable", []):
+        out.append(f"--mcu: not verified in {missing}")
+    for name, r in ver.get("runtimes", {}).items():
+        for d in r["disagreements"]:
+            out.append(f"--mcu: {name} top-1 {d['top1']} != ONNX int8 {d['onnx_top1']} on "
+                       f"{d['case']} (ONNX's own margin {d['onnx_margin_steps']} steps)")
+    if ver and ver.get("litert_all_ops_delegated") is False:
+        out.append("--mcu: LiteRT did not delegate every op to XNNPACK")
+    if mcu.get("compiled") is None:
+        out.append("--mcu: arm-none-eabi-g++ not found: the C bundle was not compiled")
+    return out
+
+
+def format_mcu(mcu: dict) -> list[str]:
+    """Estimate and measurement side by side, the target, and the verification."""
+    est, t = mcu["estimate"], mcu["target"]
+    arena_how = "measured (TFLM)" if mcu["arena_measured"] else "ESTIMATED, not measured"
+    lines = [
+        f"MCU target  {t['name']}: {_size(t['sram_bytes'])} SRAM, {_size(t['flash_bytes'])} "
+        "flash",
+        f"  arena     {arena_how} {mcu['arena_bytes']:,} B | estimate "
+        f"{est['arena_bytes']:,} B (peak activations {est['peak_activation_bytes']:,} B)",
+        f"  flash     model array {mcu['flash_bytes']:,} B | estimate {est['flash_bytes']:,} B "
+        f"(weights + biases {est['weight_bytes']:,} B)",
+    ]
+    compiled = mcu.get("compiled")
+    if compiled:
+        rodata = ", ".join(f"{cpu} {c['rodata_bytes']:,} B" for cpu, c in compiled["cpus"].items())
+        lines.append(f"  .rodata   {rodata} ({compiled['compiler']})")
+    tfl = mcu["tflite"]
+    lines.append(f"tflite      {tfl['bytes'] / 1024:,.0f} KiB  {tfl['path']}  "
+                 f"({', '.join(tfl['ops'])}; input {tfl['input']['dtype']})")
+    lines.append(f"C bundle    {mcu['bundle']['path']}/  ({', '.join(mcu['bundle']['files'])})")
+    ver = mcu.get("verification")
+    for name, r in (ver or {}).get("runtimes", {}).items():
+        extra = ""
+        if name == "litert":
+            extra = (", every op on XNNPACK" if ver.get("litert_all_ops_delegated")
+                     else ", NOT every op on XNNPACK")
+        elif name == "tflm":
+            extra = f", arena {ver['tflm_arena_bytes']:,} bytes"
+        lines.append(f"  {name:<9} {r['top1_agree']}/{r['cases']} top-1 as ONNX int8, logits "
+                     f"within {r['max_steps']} steps{extra}")
+    return lines

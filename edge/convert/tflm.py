@@ -1,0 +1,83 @@
+"""TensorFlow Lite Micro's own interpreter (PyPI ``tflite-micro``, x86-64 wheels only): load a
+model with a given arena, and measure the arena it allocates.
+
+TFLM has no getter for the arena it used, but ``print_allocations()`` writes ``Arena
+allocation total N bytes`` to file descriptor 2 (C++ stderr, which Python's sys.stderr never
+sees), and that N is the size it needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+
+import numpy as np
+
+from edge.errors import EdgeError
+
+MIB = 1024 * 1024
+
+
+@contextlib.contextmanager
+def capture_fd2() -> Iterator[list[str]]:
+    """Collect what C++ code writes to file descriptor 2 (Python's sys.stderr never sees it)."""
+    text: list[str] = []
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as tmp:
+            os.dup2(tmp.fileno(), 2)
+            try:
+                yield text
+            finally:
+                os.dup2(saved, 2)
+                tmp.seek(0)
+                text.append(tmp.read().decode(errors="replace"))
+    finally:
+        os.close(saved)
+
+
+def tflm_available() -> bool:
+    try:
+        from tflite_micro.python.tflite_micro import runtime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def tflm_interpreter(tflite: bytes, arena: int):
+    """TFLM's own interpreter (reference kernels) on ``tflite`` with an arena of ``arena``
+    bytes. TFLM logs to fd 2; failures come back as EdgeError with that log."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    with capture_fd2() as log:
+        try:
+            return runtime.Interpreter.from_bytes(tflite, arena_size=arena)
+        except (RuntimeError, ValueError) as exc:
+            failure = exc
+    detail = " ".join(line.strip() for line in "".join(log).splitlines() if line.strip())
+    raise EdgeError(f"TFLM cannot load the model with a {arena}-byte arena: {failure}"
+                    f"{' (' + detail + ')' if detail else ''}")
+
+
+def measure_arena(tflite: bytes) -> dict | None:
+    """The arena TFLM allocates for ``tflite`` (None without ``tflite-micro``): run it once
+    with room to spare and read ``Arena allocation total N bytes`` from its allocation log."""
+    if not tflm_available():
+        return None
+    interp = tflm_interpreter(tflite, max(16 * MIB, 8 * len(tflite)))
+    details = interp.get_input_details(0)
+    interp.set_input(np.zeros(details["shape"], details["dtype"]), 0)
+    with capture_fd2():  # nothing to say on success
+        interp.invoke()
+    with capture_fd2() as log:
+        interp.print_allocations()
+    text = "".join(log)
+    figures = {key: int(n) for key, n in re.findall(
+        r"Arena allocation (total|head|tail) (\d+) bytes", text)}
+    if "total" not in figures:
+        raise EdgeError(f"TFLM's allocation log has no arena total: {text[:200]!r}")
+    return {"arena_bytes": figures["total"], "head_bytes": figures.get("head"),
+            "tail_bytes": figures.get("tail")}

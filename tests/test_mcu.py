@@ -1,0 +1,505 @@
+"""edge-convert --mcu: the int8 .tflite in TFLM's and LiteRT's own interpreters against the int8
+ONNX, the flatbuffer's schema details, the arena TFLM allocates, the C bundle compiled with
+Debian's arm-none-eabi-g++, and a model that does not fit refused with the reason."""
+
+import importlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from edge.convert.mcu import Target, estimate_arena, estimate_flash, largest_fitting, parse_size
+from edge.convert.quantize import load_frames
+from edge.convert.spec import MobileNetSpec
+from edge.convert.tflite_export import export_tflite
+from edge.errors import EdgeError
+
+from .conftest import BIN, PHOTOS, QUANT_025
+
+GXX = shutil.which("arm-none-eabi-g++")
+needs_gxx = pytest.mark.skipif(GXX is None, reason="needs Debian's gcc-arm-none-eabi")
+TFLM_STEPS, LITERT_STEPS = 4, 3  # logits, in output quantization steps
+needs_tflm = pytest.mark.skipif(importlib.util.find_spec("tflite_micro") is None,
+                                reason="needs tflite-micro (PyPI wheels are x86-64 only)")
+
+
+def tflm():
+    try:
+        from tflite_micro.python.tflite_micro import runtime
+    except ImportError:
+        pytest.skip("needs tflite-micro (PyPI wheels are x86-64 only)")
+    return runtime
+
+
+def convert(*args, timeout=600):
+    return subprocess.run([str(BIN / "edge-convert"), *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def mcu_025(tmp_path_factory):
+    """The real QAT 0.25-128 weights, calibrated on the photos, exported with --mcu."""
+    out = tmp_path_factory.mktemp("mcu025")
+    proc = convert("--weights", QUANT_025, "--calibration", PHOTOS, "--mcu", "--output", out,
+                   "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    return {"out": out, "report": report, "mcu": report["mcu"],
+            "tflite": Path(report["mcu"]["tflite"]["path"]).read_bytes(),
+            "onnx": Path(report["files"]["int8"]["path"])}
+
+
+def reference(onnx_path: Path):
+    """The int8 ONNX as the standard defines QDQ (onnxruntime's fused x86 kernels saturate
+    u8 x s8 products on CPUs without VNNI)."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    return lambda t: session.run(None, {"image": t})[0].reshape(-1)
+
+
+def agreement(run, onnx_path, scale, zero, size, uint8_input=False):
+    """(all top-1 agree, max steps, disagreements with ONNX's own top-1 margin)."""
+    ref = reference(onnx_path)
+    worst, misses = 0, []
+    for name, tensor in load_frames(PHOTOS, size).cases():
+        want = np.round(ref(tensor) / scale).astype(np.int32) + zero
+        x = tensor if uint8_input else (tensor.astype(np.int16) - 128).astype(np.int8)
+        got = run(x).reshape(-1).astype(np.int32)
+        worst = max(worst, int(np.abs(got - want).max()))
+        if want[got.argmax()] != want.max():  # not the ONNX top-1 (nor tied with it)
+            misses.append((name, int(want.max() - np.partition(want, -2)[-2])))
+    return worst, misses
+
+
+def tflm_runner(tflite: bytes, arena: int):
+    interp = tflm().Interpreter.from_bytes(tflite, arena_size=arena)
+
+    def run(x):
+        interp.set_input(x, 0)
+        interp.invoke()
+        return interp.get_output(0)
+
+    return run
+
+
+def litert(tflite: bytes):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=tflite, num_threads=1)
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+
+    def run(x):
+        interp.set_tensor(inp["index"], x)
+        interp.invoke()
+        return interp.get_tensor(out["index"])
+
+    return interp, run
+
+
+@needs_tflm
+def test_cli_writes_tflite_bundle_and_report(mcu_025):
+    out, mcu = mcu_025["out"], mcu_025["mcu"]
+    name = "mobilenet_v1_0.25_128_int8"
+    assert (out / f"{name}.tflite").is_file()
+    assert sorted(p.name for p in (out / f"{name}_mcu").iterdir()) == [
+        "model_data.cc", "model_data.h", "model_ops.h"]
+    assert mcu["arena_measured"] and mcu["measured"]["arena_bytes"] == mcu["arena_bytes"]
+    assert mcu["flash_bytes"] == len(mcu_025["tflite"])
+    assert mcu["tflite"]["ops"] == ["CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "FULLY_CONNECTED"]
+    assert mcu["requantized_weights"] == []  # our int8 weights are kept bit for bit
+    header = (out / f"{name}_mcu" / "model_data.h").read_text()
+    assert f"kTensorArenaSize = {mcu['arena_bytes']};" in header
+    assert f"kOutputZeroPoint = {mcu['tflite']['output']['zero_point']};" in header
+    assert "kInputIsInt8 = true" in header and "kNumClasses = 1001" in header
+    ops = (out / f"{name}_mcu" / "model_ops.h").read_text()
+    assert re.findall(r"resolver\.(\w+)\(\)", ops) == ["AddConv2D", "AddDepthwiseConv2D",
+                                                       "AddMean", "AddFullyConnected"]
+    assert "MicroMutableOpResolver<kNumOps>" in ops and "kNumOps = 4;" in ops
+
+
+def test_flatbuffer_has_what_tflm_and_litert_need(mcu_025):
+    data = mcu_025["tflite"]
+    model_mod = importlib.import_module("tflite.Model")
+    model = model_mod.Model.GetRootAs(data, 0)
+    assert data[4:8] == b"TFL3" and model.Version() == 3
+    assert model.Buffers(0).DataLength() == 0
+    for i in range(1, model.BuffersLength()):
+        buf = model.Buffers(i)
+        if buf.DataLength():
+            start = buf._tab.Vector(buf._tab.Offset(4))
+            assert start % 16 == 0, f"buffer {i} starts at {start}"
+    for i in range(model.OperatorCodesLength()):
+        code = model.OperatorCodes(i)
+        assert code.BuiltinCode() == code.DeprecatedBuiltinCode() > 0
+    graph = model.Subgraphs(0)
+    used = set()
+    for i in range(graph.OperatorsLength()):
+        op = graph.Operators(i)
+        used |= set(op.InputsAsNumpy()) | set(op.OutputsAsNumpy())
+    assert used == set(range(graph.TensorsLength())), "no tensor may be left unused"
+    depthwise = 0
+    for i in range(graph.TensorsLength()):
+        t = graph.Tensors(i)
+        q = t.Quantization()
+        if t.Name().endswith(b"/weights"):
+            w = np.frombuffer(model.Buffers(t.Buffer()).DataAsNumpy().tobytes(), np.int8)
+            assert w.min() >= -127 and not q.ZeroPointAsNumpy().any()
+            assert q.ScaleLength() == t.ShapeAsNumpy()[q.QuantizedDimension()]
+            if b"depthwise" in t.Name():
+                depthwise += 1
+                assert t.ShapeAsNumpy()[0] == 1 and q.QuantizedDimension() == 3
+    assert depthwise == 13
+    io = [graph.Tensors(int(graph.Inputs(0))), graph.Tensors(int(graph.Outputs(0)))]
+    assert [t.Type() for t in io] == [9, 9]  # INT8
+    meta = {model.Metadata(i).Name(): model.Metadata(i).Buffer()
+            for i in range(model.MetadataLength())}
+    assert set(meta) == {b"edge", b"OfflineMemoryAllocation"}
+    edge = json.loads(model.Buffers(meta[b"edge"]).DataAsNumpy().tobytes())
+    assert edge["input"]["dtype"] == "int8" and edge["trained"] is True
+
+
+@needs_tflm
+def test_tflm_runs_it_with_the_arena_it_reports_and_matches_the_onnx(mcu_025):
+    arena = mcu_025["mcu"]["arena_bytes"]
+    out = mcu_025["mcu"]["tflite"]["output"]
+    worst, misses = agreement(tflm_runner(mcu_025["tflite"], arena), mcu_025["onnx"],
+                              out["scale"], out["zero_point"], 128)
+    assert misses == [] and worst <= TFLM_STEPS
+    with pytest.raises(RuntimeError):  # the measured arena is the minimum
+        tflm().Interpreter.from_bytes(mcu_025["tflite"], arena_size=arena - 64)
+    ver = mcu_025["mcu"]["verification"]
+    assert ver["tflm_arena_bytes"] == arena and ver["unavailable"] == []
+    assert ver["runtimes"]["tflm"]["top1_agree"] == ver["runtimes"]["tflm"]["cases"] == 24
+
+
+def test_litert_runs_every_op_on_xnnpack_and_matches_the_onnx(mcu_025):
+    interp, run = litert(mcu_025["tflite"])
+    nodes = interp._get_ops_details()
+    plan = [n for n in nodes if n["op_name"] == "DELEGATE"]
+    assert len(plan) == 1 and interp.get_output_details()[0]["index"] in plan[0]["outputs"]
+    out = mcu_025["mcu"]["tflite"]["output"]
+    worst, misses = agreement(run, mcu_025["onnx"], out["scale"], out["zero_point"], 128)
+    assert misses == [] and worst <= LITERT_STEPS
+    assert mcu_025["mcu"]["verification"]["litert_all_ops_delegated"] is True
+
+
+@needs_tflm
+def test_estimates_are_within_two_percent_of_the_measurement(mcu_025):
+    mcu = mcu_025["mcu"]
+    assert abs(mcu["estimate"]["arena_bytes"] / mcu["arena_bytes"] - 1) < 0.02
+    assert abs(mcu["estimate"]["flash_bytes"] / mcu["flash_bytes"] - 1) < 0.02
+
+
+@needs_gxx
+def test_c_bundle_compiles_for_cortex_m4_and_m7(mcu_025, tmp_path):
+    bundle = Path(mcu_025["mcu"]["bundle"]["path"])
+    source = (bundle / "model_data.cc").read_text()
+    array = bytes.fromhex("".join(re.findall(r"\\x([0-9a-f]{2})", source)))
+    assert array == mcu_025["tflite"]
+    assert "alignas(16)" in source
+    # the resolver header against minimal declarations of TFLM's API (the names and types
+    # it uses); the README says how it was compiled against TFLM's own headers
+    stub = tmp_path / "tensorflow" / "lite" / "micro"
+    stub.mkdir(parents=True)
+    methods = "".join(f"  TfLiteStatus {m}();\n" for m in (
+        "AddConv2D", "AddDepthwiseConv2D", "AddMean", "AddFullyConnected", "AddPad",
+        "AddQuantize"))
+    (stub / "micro_mutable_op_resolver.h").write_text(
+        "typedef enum { kTfLiteOk = 0, kTfLiteError = 1 } TfLiteStatus;\nnamespace tflite {\n"
+        f"template <unsigned int N> class MicroMutableOpResolver {{\n public:\n{methods}}};\n}}\n")
+    unit = tmp_path / "uses.cc"
+    unit.write_text('#include "model_data.h"\n#include "model_ops.h"\n'
+                    "int setup(edge_model::OpResolver& r) { return edge_model::RegisterOps(r) "
+                    "== kTfLiteOk && edge_model::kTensorArenaSize > 0; }\n")
+    for cpu in ("cortex-m4", "cortex-m7"):
+        flags = [f"-mcpu={cpu}", "-mthumb", "-Os", "-std=c++17", "-Wall", "-Werror",
+                 f"-I{bundle}", f"-I{tmp_path}", "-c"]
+        obj = tmp_path / f"{cpu}.o"
+        subprocess.run([GXX, *flags, str(bundle / "model_data.cc"), "-o", str(obj)], check=True)
+        subprocess.run([GXX, *flags, str(unit), "-o", str(tmp_path / "uses.o")], check=True)
+        sizes = subprocess.run(["arm-none-eabi-size", "-A", str(obj)], capture_output=True,
+                               text=True, check=True).stdout
+        rodata = int(re.search(r"^\.rodata\s+(\d+)", sizes, re.MULTILINE).group(1))
+        symbols = subprocess.run(["arm-none-eabi-nm", "-S", str(obj)], capture_output=True,
+                                 text=True, check=True).stdout
+        size = re.search(r"^[0-9a-f]+ ([0-9a-f]+) R g_edge_model_data$", symbols, re.MULTILINE)
+        assert int(size.group(1), 16) == len(mcu_025["tflite"]) + 1  # + the literal's zero
+        assert 0 < rodata - len(mcu_025["tflite"]) <= 32  # + the size variable, alignment
+        assert mcu_025["mcu"]["compiled"]["cpus"][cpu]["rodata_bytes"] == rodata
+
+
+# TFLM's own sources are on neither PyPI nor Debian: these run where EDGE_TFLM_SOURCES names a
+# folder with tflite-micro, flatbuffers (the version TFLM's schema asserts), gemmlowp and ruy
+SOURCES = Path(os.environ["EDGE_TFLM_SOURCES"]) if os.environ.get("EDGE_TFLM_SOURCES") else None
+needs_tflm_sources = pytest.mark.skipif(
+    SOURCES is None, reason="set EDGE_TFLM_SOURCES to a folder with tflite-micro, flatbuffers, "
+                            "gemmlowp and ruy checkouts (tools/mcu_qemu.py)")
+
+
+@needs_gxx
+@needs_tflm_sources
+def test_resolver_compiles_against_tflm_headers(mcu_025):
+    from edge.convert.mcu_bundle import compile_check
+
+    includes = (SOURCES / "tflite-micro", SOURCES / "flatbuffers" / "include",
+                SOURCES / "gemmlowp")
+    result = compile_check(Path(mcu_025["mcu"]["bundle"]["path"]), includes)
+    assert all(c["resolver_compiled"] for c in result["cpus"].values())
+
+
+@needs_gxx
+@needs_tflm_sources
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None,
+                    reason="needs Debian's qemu-system-arm")
+@pytest.mark.parametrize("kernels", ["reference", "cmsis-nn"])
+def test_runs_on_emulated_cortex_m4_with_the_reported_arena(mcu_025, tmp_path, kernels):
+    if kernels == "cmsis-nn" and not (SOURCES / "CMSIS-NN").is_dir():
+        pytest.skip(f"no CMSIS-NN checkout in {SOURCES}")
+    proc = subprocess.run([str(BIN / "python"), str(Path(__file__).parents[1] / "tools" /
+                                                   "mcu_qemu.py"),
+                           mcu_025["mcu"]["bundle"]["path"], "--sources", str(SOURCES),
+                           "--cpus", "cortex-m4", "--kernels", kernels, "--frames", "1",
+                           "--work", str(tmp_path)],
+                          capture_output=True, text=True, timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "logits bit-identical to TFLM on x86-64" in proc.stdout
+
+
+def test_uint8_per_tensor_weights_are_requantized_and_still_match(mcu_025, tmp_path):
+    """The other int8 form: uint8 per-tensor weights with non-zero zero points (as a QAT
+    file's own parameters are), made here with onnxruntime's quantize_static."""
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from edge.convert.quantize import _Reader
+
+    fp32 = mcu_025["out"] / "mobilenet_v1_0.25_128_fp32.onnx"
+    pre, u8 = tmp_path / "pre.onnx", tmp_path / "u8.onnx"
+    quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+    tensors = [t for _, t in load_frames(PHOTOS, 128).cases()]
+    quantize_static(str(pre), str(u8), _Reader(tensors), quant_format=QuantFormat.QDQ,
+                    per_channel=False, weight_type=QuantType.QUInt8,
+                    activation_type=QuantType.QUInt8,
+                    op_types_to_quantize=["Conv", "Gemm", "Clip", "GlobalAveragePool",
+                                          "Flatten"])
+    export = export_tflite(onnx.load(u8))
+    assert export.requantized  # uint8 minus a zero point spans up to 255 values
+    assert all(int(r.split("(")[1].split("/")[0]) < int(r.split("/")[-1].split()[0])
+               for r in export.requantized), "only the channels that do not fit change"
+    arena = tflm_measure(export.tflite)
+    out = export.output
+    worst, misses = agreement(tflm_runner(export.tflite, arena), u8, out["scale"],
+                              out["zero_point"], 128)
+    assert misses == [] and worst <= 8  # the re-quantized channels move a few steps more
+    _, run = litert(export.tflite)
+    worst, misses = agreement(run, u8, out["scale"], out["zero_point"], 128)
+    assert misses == [] and worst <= 8
+
+
+def tflm_measure(tflite: bytes) -> int:
+    from edge.convert.tflm import measure_arena
+
+    tflm()
+    return measure_arena(tflite)["arena_bytes"]
+
+
+def test_uint8_input_adds_quantize_and_gives_the_same_logits(mcu_025):
+    model = onnx.load(mcu_025["onnx"])
+    raw = export_tflite(model, "uint8")
+    assert raw.ops[0] == "QUANTIZE" and raw.input["dtype"] == "uint8"
+    assert raw.input["zero_point"] == 128 and raw.input["scale"] == 1.0
+    run_raw = tflm_runner(raw.tflite, tflm_measure(raw.tflite))
+    run_int8 = tflm_runner(mcu_025["tflite"], mcu_025["mcu"]["arena_bytes"])
+    for _, tensor in load_frames(PHOTOS, 128, limit=3).cases():
+        shifted = (tensor.astype(np.int16) - 128).astype(np.int8)
+        assert np.array_equal(run_raw(tensor), run_int8(shifted))
+
+
+@pytest.mark.filterwarnings("ignore:.*experimental_preserve_all_tensors:UserWarning")
+def test_torch_padding_and_per_channel_normalisation(tmp_path):
+    """PyTorch-family weights: symmetric padding (explicit PAD + VALID) and a per-channel
+    mean and std that cannot fold into the stem (a 1x1 depthwise convolution)."""
+    import dataclasses
+
+    from edge.convert.build import build_model
+    from edge.convert.quantize import quantize
+    from edge.convert.weights import random_weights
+    from edge.model import ModelInfo
+
+    spec = MobileNetSpec.create(0.25, 96, 1000, "torch")
+    weights = dataclasses.replace(random_weights(spec, 1), normalisation={
+        "mean": [123.675, 116.28, 103.53], "std": [58.395, 57.12, 57.375]})
+    info = ModelInfo(arch="mobilenet_v1", alpha=0.25, resolution=96, classes=1000,
+                     background=False, channel_order="RGB", precision="fp32",
+                     weights=dict(weights.source), labels=None, macs=spec.macs,
+                     params=spec.params, padding="torch", normalisation=weights.normalisation)
+    fp32 = build_model(spec, weights, info)
+    int8 = quantize(fp32, [t for _, t in load_frames(PHOTOS, 96).cases()])
+    export = export_tflite(int8)
+    assert export.ops[:3] == ["DEPTHWISE_CONV_2D", "PAD", "CONV_2D"]
+    assert "normalisation" in export.notes[0] and export.input["zero_point"] == -128
+    # layer by layer against the ONNX's own quantized tensors, before random weights
+    # amplify the kernels' rounding differences: the normalisation, the padded stem, the
+    # first padded depthwise layer
+    names = ["normalised", "Conv2d_0/relu6", "Conv2d_1_depthwise/relu6"]
+    probe = onnx.ModelProto()
+    probe.CopyFrom(int8)
+    del probe.graph.output[:]
+    probe.graph.output.extend(onnx.helper.make_tensor_value_info(
+        f"{n}_QuantizeLinear_Output", onnx.TensorProto.UINT8, None) for n in names)
+    path = tmp_path / "probe.onnx"
+    onnx.save(probe, path)
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=export.tflite, experimental_preserve_all_tensors=True)
+    interp.allocate_tensors()
+    index = {d["name"]: d["index"] for d in interp.get_tensor_details()}
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    for _, tensor in load_frames(PHOTOS, 96).cases():
+        interp.set_tensor(interp.get_input_details()[0]["index"],
+                          (tensor.astype(np.int16) - 128).astype(np.int8))
+        interp.invoke()
+        for name, want, limit in zip(names, session.run(None, {"image": tensor}), (1, 2, 3),
+                                     strict=True):
+            got = interp.get_tensor(index[name]).astype(np.int32)
+            assert np.abs(got - (want.astype(np.int32) - 128).transpose(0, 2, 3, 1)).max() \
+                <= limit, name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("alpha,res", [(0.25, 96), (0.5, 96), (0.5, 128)])
+@needs_tflm
+def test_mcu_sized_networks_end_to_end(tmp_path, alpha, res):
+    proc = convert("--alpha", alpha, "--resolution", res, "--calibration", PHOTOS,
+                   "--calibration-samples", 6, "--mcu", "--output", tmp_path, "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert any("UNTRAINED" in w for w in report["warnings"])
+    mcu = report["mcu"]
+    assert mcu["verification"]["litert_all_ops_delegated"]
+    for name, limit in (("tflm", TFLM_STEPS), ("litert", LITERT_STEPS)):
+        r = mcu["verification"]["runtimes"][name]
+        assert r["cases"] == 12 and r["max_steps"] <= limit
+        assert all(d["onnx_margin_steps"] <= r["max_steps"] for d in r["disagreements"])
+    if GXX:
+        assert set(mcu["compiled"]["cpus"]) == {"cortex-m4", "cortex-m7"}
+    assert mcu["arena_bytes"] <= mcu["target"]["sram_bytes"]
+
+
+def test_model_that_does_not_fit_is_refused_and_nothing_is_written(tmp_path):
+    proc = convert("--weights", QUANT_025, "--calibration", PHOTOS, "--calibration-samples", 4,
+                   "--mcu", "--mcu-sram", "100K", "--mcu-flash", "400K", "--output", tmp_path)
+    assert proc.returncode == 2
+    err = proc.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "does not fit" in err and "bytes SRAM" in err and "bytes flash" in err
+    # 0.25-96's measured arena is 93 KB and its model 582 KB: nothing fits 400K of flash
+    assert "no MobileNetV1 from 0.25-96 up fits" in err
+    assert list(tmp_path.iterdir()) == []
+    proc = convert("--weights", QUANT_025, "--calibration", PHOTOS, "--calibration-samples", 4,
+                   "--mcu", "--mcu-sram", "100K", "--output", tmp_path)
+    err = proc.stderr.strip()
+    assert proc.returncode == 2 and "tensor arena" in err and "bytes flash" not in err
+    assert "largest that would fit (estimated, alpha-resolution): 0.25-96;" in err
+
+
+def test_mcu_flags_are_checked_before_any_work(tmp_path):
+    proc = convert("--mcu", "--output", tmp_path)
+    assert proc.returncode == 2 and "--mcu" in proc.stderr and "--calibration" in proc.stderr
+    proc = convert("--mcu", "--calibration", PHOTOS, "--mcu-sram", "lots", "--output", tmp_path)
+    assert proc.returncode == 2 and "--mcu-sram" in proc.stderr
+    proc = convert("--mcu", "--calibration", PHOTOS, "--mcu-target", "z80", "--output", tmp_path)
+    assert proc.returncode == 2 and "cortex-m7" in proc.stderr
+
+
+def test_sizes_targets_and_what_would_fit():
+    assert parse_size("320K", "x") == 320 * 1024 and parse_size("2M", "x") == 2 << 20
+    assert parse_size("1.5MiB", "x") == 3 << 19 and parse_size("300000", "x") == 300000
+    with pytest.raises(EdgeError):
+        parse_size("-1K", "--mcu-sram")
+    default = Target.create()
+    assert (default.name, default.sram, default.flash) == ("cortex-m7", 512 * 1024, 2 << 20)
+    assert "STM32H7" in default.about
+    assert Target.create("nrf52840", flash="2M").name == "nrf52840 (custom)"
+    small = Target("t", 256 * 1024, 1 << 20)
+    spec = MobileNetSpec.create(0.5, 160, 1001)
+    # at 1 MB of flash only alpha 0.25 fits (0.5 needs 1.48 MB); its arena limits the size
+    assert largest_fitting(spec, small) == ["0.25-192"]
+    assert estimate_arena(MobileNetSpec.create(0.25, 192, 1001)) <= small.sram
+    assert estimate_arena(MobileNetSpec.create(0.25, 224, 1001)) > small.sram
+    assert estimate_flash(spec) > small.flash
+
+
+def test_stem_reading_pixels_at_scale_1_128_zero_point_128(mcu_025, tmp_path):
+    """The QAT files' input quantization (what a "kept" int8 ONNX carries): the stem reads
+    (pixel - 128) / 128. Built from ours by moving 128 x sum(weights) into the stem's bias:
+    the same numbers, so the export must give the same logits with that input scale."""
+    from onnx import numpy_helper
+
+    model = onnx.load(mcu_025["onnx"])
+    inits = {i.name: i for i in model.graph.initializer}
+
+    def put(name, array):
+        inits[name].CopyFrom(numpy_helper.from_array(array, name))
+
+    weights = numpy_helper.to_array(inits["Conv2d_0/weights_quantized"]).astype(np.int64)
+    bias = numpy_helper.to_array(inits["stem/bias_q"]).astype(np.int64)
+    put("pixels/scale", np.array(1 / 128, np.float32))
+    put("pixels/zero_point", np.array(128, np.uint8))
+    put("Conv2d_0/weights_scale",
+        numpy_helper.to_array(inits["Conv2d_0/weights_scale"]) * np.float32(128))
+    put("stem/bias_q", (bias + 128 * weights.sum(axis=(1, 2, 3))).astype(np.int32))
+    path = tmp_path / "qat_input.onnx"
+    onnx.save(model, path)
+    export = export_tflite(model)
+    assert export.input["scale"] == 1 / 128 and export.input["zero_point"] == 0
+    run_ours = tflm_runner(mcu_025["tflite"], mcu_025["mcu"]["arena_bytes"])
+    run_qat = tflm_runner(export.tflite, tflm_measure(export.tflite))
+    ref_ours, ref_qat = reference(mcu_025["onnx"]), reference(path)
+    step = export.output["scale"]
+    for _, tensor in load_frames(PHOTOS, 128, limit=3).cases():
+        # float32 evaluation rounds the two forms' products differently: a stem output
+        # that lands on the other side of a rounding edge moves the logits a step or two
+        a, b = ref_ours(tensor), ref_qat(tensor)
+        assert np.abs(a - b).max() <= 3.01 * step and a.argmax() == b.argmax()
+        x = (tensor.astype(np.int16) - 128).astype(np.int8)
+        assert np.array_equal(run_ours(x), run_qat(x))  # integer arithmetic: identical
+
+
+def test_without_tflite_micro_the_arena_is_the_estimate_and_says_so(tmp_path, monkeypatch):
+    """Where tflite-micro cannot be installed (it has x86-64 wheels only, so not on a Pi)."""
+    import edge.convert.mcu as mcu
+    import edge.convert.mcu_verify as mcu_verify
+    from edge.convert import ConvertOptions
+    from edge.convert import convert as convert_in_process
+    from edge.convert.report import format_report
+
+    monkeypatch.setattr(mcu, "measure_arena", lambda _: None)
+    monkeypatch.setattr(mcu_verify, "tflm_available", lambda: False)
+    report = convert_in_process(ConvertOptions(
+        output=tmp_path, alpha=0.25, resolution=96, calibration=PHOTOS, calibration_samples=2,
+        verify_samples=1, mcu=True), log=lambda _: None)
+    m = report["mcu"]
+    assert not m["arena_measured"] and m["measured"] is None
+    assert m["arena_bytes"] == m["estimate"]["arena_bytes"]
+    header = (Path(m["bundle"]["path"]) / "model_data.h").read_text()
+    assert "ESTIMATED from the layer table" in header
+    assert f"kTensorArenaSize = {m['arena_bytes']};" in header
+    assert "tflite-micro is not installed: the arena is the ESTIMATE" in " ".join(
+        report["warnings"])
+    assert any(w.startswith("--mcu: not verified in tflm") for w in report["warnings"])
+    assert list(m["verification"]["runtimes"]) == ["litert"]
+    assert "ESTIMATED" in format_report(report)
