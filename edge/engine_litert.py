@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.errors import ModelError
+from edge.fileio import capture_fd2
 from edge.machine import physical_cores
 from edge.model import ModelInfo, read_model_info
 
@@ -43,8 +44,9 @@ class LiteRTEngine:
         self.info = info or read_model_info(self.path)
         self.threads = threads or physical_cores()
         try:
-            self.interp = Interpreter(model_path=str(self.path), num_threads=self.threads)
-            self.interp.allocate_tensors()
+            with capture_fd2():  # LiteRT announces its XNNPACK delegate on fd 2
+                self.interp = Interpreter(model_path=str(self.path), num_threads=self.threads)
+                self.interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
             raise ModelError(f"{self.path}: LiteRT cannot load this model ({first})") from exc

@@ -1,4 +1,5 @@
-"""Atomic file writes: write to a temporary name beside the target, then rename."""
+"""Atomic file writes (a temporary name beside the target, then rename), checks before
+writing, and capturing what C++ libraries print."""
 
 from __future__ import annotations
 
@@ -70,3 +71,21 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def capture_fd2() -> Iterator[list[str]]:
+    """Collect what C++ code writes to file descriptor 2 (Python's sys.stderr never sees it)."""
+    text: list[str] = []
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as tmp:
+            os.dup2(tmp.fileno(), 2)
+            try:
+                yield text
+            finally:
+                os.dup2(saved, 2)
+                tmp.seek(0)
+                text.append(tmp.read().decode(errors="replace"))
+    finally:
+        os.close(saved)

@@ -355,6 +355,7 @@ class Pipeline:
             "problems": self.problems(),
             "state": self.status_text(),
             "model": self.info.name if self.info else None,
+            "engine": getattr(self.engine, "kind", None),
             "trained": self.info.trained if self.info else None,
             **figures,
             "latest": self.latest.to_dict() if self.latest else None,

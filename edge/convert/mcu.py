@@ -20,6 +20,7 @@ from edge.convert.spec import MobileNetSpec
 from edge.convert.tflite_export import export_tflite
 from edge.convert.tflm import measure_arena
 from edge.errors import EdgeError
+from edge.labels import imagenet_labels
 from edge.model import ModelInfo
 
 KIB, MIB = 1024, 1024 * 1024
@@ -148,8 +149,10 @@ def export_mcu(int8_path: Path, staging: Path, spec: MobileNetSpec, info: ModelI
                cases: list[tuple[str, np.ndarray]]) -> tuple[dict, list[Path]]:
     """Write ``<name>.tflite`` and the ``<name>_mcu/`` C bundle into ``staging``; return the
     report section and the paths written. Refuses (EdgeError) a model that does not fit."""
-    meta = {**{k: v for k, v in json.loads(info.to_json()).items() if k != "labels"},
-            "trained": info.trained}
+    meta = {**json.loads(info.to_json()), "trained": info.trained}
+    if info.labels is not None and info.labels == imagenet_labels(info.classes):
+        # the runtime has ImageNet's names built in; an MCU's flash has better uses
+        meta.update(labels=None, labels_builtin="imagenet")
     title = f"MobileNetV1 {spec.alpha:g}-{spec.resolution} int8" + (
         "" if info.trained else " (UNTRAINED: random weights, predictions are meaningless)")
     export = export_tflite(onnx.load(int8_path), input_type, description=title, metadata=meta)

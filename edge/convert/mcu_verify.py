@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.convert.tflm import capture_fd2, tflm_available, tflm_interpreter
+from edge.convert.tflm import tflm_available, tflm_interpreter
+from edge.fileio import capture_fd2
 
 
 def _reference(onnx_path: Path):

@@ -8,35 +8,14 @@ sees), and that N is the size it needs.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import tempfile
-from collections.abc import Iterator
 
 import numpy as np
 
 from edge.errors import EdgeError
+from edge.fileio import capture_fd2
 
 MIB = 1024 * 1024
-
-
-@contextlib.contextmanager
-def capture_fd2() -> Iterator[list[str]]:
-    """Collect what C++ code writes to file descriptor 2 (Python's sys.stderr never sees it)."""
-    text: list[str] = []
-    saved = os.dup(2)
-    try:
-        with tempfile.TemporaryFile() as tmp:
-            os.dup2(tmp.fileno(), 2)
-            try:
-                yield text
-            finally:
-                os.dup2(saved, 2)
-                tmp.seek(0)
-                text.append(tmp.read().decode(errors="replace"))
-    finally:
-        os.close(saved)
 
 
 def tflm_available() -> bool:

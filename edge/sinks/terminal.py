@@ -80,6 +80,7 @@ def format_summary(summary: dict) -> str:
     lines = [
         f"source            {summary['source']}",
         f"model             {summary['model'] or '(none: capture only)'}"
+        f"{' on ' + summary['engine'] if summary.get('engine') else ''}"
         f"{'  UNTRAINED (random weights)' if summary.get('trained') is False else ''}",
         f"frames            {f['processed']} processed, {f['captured']} captured, {f['dropped']} "
         f"dropped, {f['skipped']} unreadable skipped in {summary['elapsed_s']:.1f} s "
