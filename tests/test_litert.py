@@ -59,7 +59,8 @@ def test_metadata_labels_and_trained_flag_travel_in_the_tflite(built):
     onnx_info = read_model_info(built["out"] / "mobilenet_v1_0.25_128_int8.onnx")
     assert (info.alpha, info.resolution, info.classes, info.precision) == (0.25, 128, 1001,
                                                                          "int8")
-    assert info.trained and info.labels == onnx_info.labels and info.labels[1] == "tench, Tinca tinca"
+    assert info.trained and info.labels == onnx_info.labels
+    assert info.labels[1] == "tench, Tinca tinca"
 
 
 def test_edge_run_on_the_tflite_answers_like_the_reference(built, reference, tmp_path):
