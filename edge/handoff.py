@@ -1,4 +1,5 @@
-"""What the pipeline's threads hand each other: small frozen records and the frame slot."""
+"""What the pipeline's threads hand each other (small frozen records, the frame slot) and how
+they share the work (the per-frame costs that decide where preprocessing runs)."""
 
 from __future__ import annotations
 
@@ -79,3 +80,23 @@ class Slot:
         with self._cond:
             self.closed = True
             self._cond.notify_all()
+
+
+def ema(old: float, new: float, weight: float = 0.1) -> float:
+    """Exponential moving average; the first value starts it."""
+    return new if old == 0.0 else old + weight * (new - old)
+
+
+@dataclass
+class Costs:
+    """Per-frame milliseconds, moving averages, each written by one thread: reading a frame
+    (capture), preprocessing it (either), inference."""
+
+    read: float = 0.0
+    preprocess: float = 0.0
+    inference: float = 0.0
+
+    def capture_should_preprocess(self) -> bool:
+        """Whether the slower of the two threads is faster with preprocessing on capture."""
+        return max(self.read + self.preprocess, self.inference) <= \
+            max(self.read, self.inference + self.preprocess)

@@ -24,7 +24,7 @@ import numpy as np
 
 from edge.errors import SourceError
 from edge.frame import Frame
-from edge.handoff import Captured, Inferred, Slot
+from edge.handoff import Captured, Costs, Inferred, Slot, ema
 from edge.model import ModelInfo
 from edge.postprocess import top_k_softmax_batch
 from edge.preprocess import DEFAULT_CROP, frame_to_input
@@ -88,6 +88,7 @@ class Pipeline:
         self._capture_thread: threading.Thread | None = None
         self._reporter: threading.Thread | None = None
         self._active_sinks: list[Sink] = []
+        self._cost = Costs()
 
     # -- capture thread: the only one that touches the source ----------------------------
     def _beat_capture(self) -> None:
@@ -104,11 +105,13 @@ class Pipeline:
             return
         self._opened.set()
         lossless = not source.live
-        preprocess_here = lossless and self.engine is not None and self.info is not None
+        may_preprocess = lossless and self.engine is not None and self.info is not None
         try:
             while not self.stop_event.is_set():
                 self._beat["capture"] = time.monotonic()
+                t_read = time.perf_counter()
                 frame = source.read()
+                self._cost.read = ema(self._cost.read, (time.perf_counter() - t_read) * 1e3)
                 if frame is None:
                     if not self.stop_event.is_set():
                         self.end_reason = self.end_reason or "end of input"
@@ -116,13 +119,15 @@ class Pipeline:
                 self.figures.capture_rate.tick()
                 for sink in self.frame_sinks:
                     sink.offer(frame)
-                # A lossless replay preprocesses here, overlapping with inference; a live
-                # source leaves it to the inference thread, so dropped frames cost nothing.
+                # A live source leaves preprocessing to the inference thread, so dropped
+                # frames cost nothing; a lossless replay preprocesses on whichever thread
+                # has time to spare (decoding dominates a tiny model, inference a big one).
                 tensor, pre_ms = None, 0.0
-                if preprocess_here:
+                if may_preprocess and self._cost.capture_should_preprocess():
                     t0 = time.perf_counter()
                     tensor = frame_to_input(frame, self.info.resolution, self.options.crop)
                     pre_ms = (time.perf_counter() - t0) * 1e3
+                    self._cost.preprocess = ema(self._cost.preprocess, pre_ms)
                 if self._slot.put(Captured(frame, tensor, pre_ms), lossless, self.stop_event):
                     self.figures.dropped += 1
                     self.figures.drop_rate.tick()
@@ -260,9 +265,11 @@ class Pipeline:
                 t0 = time.perf_counter()
                 tensor = frame_to_input(frame, self.info.resolution, self.options.crop)
                 pre_ms = (time.perf_counter() - t0) * 1e3
+                self._cost.preprocess = ema(self._cost.preprocess, pre_ms)
             t1 = time.perf_counter()
             logits = self.engine.run(tensor)
             infer_ms = (time.perf_counter() - t1) * 1e3
+            self._cost.inference = ema(self._cost.inference, infer_ms)
         self._display_frame = frame
         if self._results.qsize() >= MAX_WAITING_RESULTS:  # never stall inference for sinks
             self.figures.report_dropped += 1

@@ -274,3 +274,13 @@ def test_a_sink_stuck_at_shutdown_is_given_up_on_counted_and_not_closed_under_it
     assert not sink.closed  # still inside handle() on the reporting thread
     assert summary["frames"]["report_dropped"] == 50 - len(sink.results)
     sink.release.set()
+
+
+def test_preprocessing_goes_to_the_thread_with_time_to_spare():
+    from edge.handoff import Costs, ema
+
+    assert Costs().capture_should_preprocess()  # no figures yet: overlap with inference
+    big_model = Costs(read=1.2, preprocess=0.5, inference=8.0)
+    tiny_model = Costs(read=1.2, preprocess=0.5, inference=0.3)
+    assert big_model.capture_should_preprocess() and not tiny_model.capture_should_preprocess()
+    assert ema(0.0, 5.0) == 5.0 and ema(5.0, 15.0) == pytest.approx(6.0)

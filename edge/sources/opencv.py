@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from edge.errors import SourceError
 from edge.frame import Frame
@@ -22,8 +23,18 @@ OPEN_TIMEOUT_MS = 5000
 READ_TIMEOUT_MS = 5000
 
 
+MJPG = int.from_bytes(b"MJPG", "little")
+
+
 def _is_url(spec: str) -> bool:
     return "://" in spec
+
+
+def _decode(packet: np.ndarray) -> np.ndarray | None:
+    """One MJPG packet -> BGR image, or None when it is not a whole JPEG."""
+    if packet.size < 4:
+        return None
+    return cv2.imdecode(packet.reshape(-1), cv2.IMREAD_COLOR)
 
 
 class OpenCVSource(Source):
@@ -43,6 +54,7 @@ class OpenCVSource(Source):
             and not self.spec.startswith("/dev/")
         self.live = not self.is_file
         self.negotiated: dict[str, float] = {}
+        self.raw = False  # reading undecoded MJPG packets
 
     def describe(self) -> str:
         if self.spec.isdigit():
@@ -81,6 +93,11 @@ class OpenCVSource(Source):
         if not cap.isOpened():
             cap.release()
             raise SourceError(f"{self.describe()}: cannot open (tried {tried})")
+        self.raw = False
+        if self.is_file and int(cap.get(cv2.CAP_PROP_FOURCC)) == MJPG:
+            # Each MJPG packet is a whole JPEG: OpenCV's libjpeg decodes it faster than the
+            # FFmpeg decoder plus its colour conversion (1.2 against 1.6-2.0 ms at 640x480)
+            self.raw = bool(cap.set(cv2.CAP_PROP_FORMAT, -1))
         if self.live and not _is_url(self.spec):
             if self.fourcc:  # before the size: V4L2 picks sizes per pixel format
                 cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*self.fourcc))
@@ -93,6 +110,8 @@ class OpenCVSource(Source):
         if self.live:
             cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # ignored where the backend cannot
         ok, image = cap.read()
+        if ok and self.raw:
+            image = _decode(image)
         if not ok or image is None:
             cap.release()
             what = "video file is empty or corrupt" if self.is_file else "no frame arrived"
@@ -107,12 +126,15 @@ class OpenCVSource(Source):
         if self._cap is None:
             return None
         image, self._first = self._first, None
-        if image is None:
+        while image is None:
             ok, image = self._cap.read()
             if not ok or image is None:
                 if self.live:
                     raise SourceError(f"{self.describe()}: read failed (camera lost?)")
                 return None
+            if self.raw and (image := _decode(image)) is None:
+                self.skip(f"{Path(self.spec).name}#{self._seq} (damaged frame)")
+                self._seq += 1
         now = time.monotonic_ns()
         if self.is_file:
             t_source = int(self._cap.get(cv2.CAP_PROP_POS_MSEC) * 1e6)
