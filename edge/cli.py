@@ -51,8 +51,12 @@ def convert_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration-samples", type=int, default=100, metavar="N",
                    help="frames used for calibration (default 100); later frames are held "
                         "out for verification")
-    p.add_argument("--calibration-method", default="minmax",
-                   choices=["minmax", "entropy", "percentile"])
+    p.add_argument("--quantization", choices=["keep", "recalibrate"],
+                   help="int8 from a quantised TFLite file: keep its own trained quantization "
+                        "(default for such files; no calibration needed, --calibration frames "
+                        "only verify) or recalibrate on --calibration frames (float weights)")
+    p.add_argument("--calibration-method", choices=["minmax", "entropy", "percentile"],
+                   help="for recalibrate (default minmax)")
     p.add_argument("--verify", type=Path, metavar="DIR_OR_VIDEO",
                    help="held-out frames for the int8-vs-fp32 check (default: calibration "
                         "frames beyond --calibration-samples)")
@@ -79,7 +83,8 @@ def _convert(argv: list[str] | None) -> int:
         output=args.output or Path("."), weights=args.weights, alpha=args.alpha,
         resolution=args.resolution, classes=args.classes, labels=args.labels,
         calibration=args.calibration, calibration_samples=args.calibration_samples,
-        calibration_method=args.calibration_method, verify=args.verify,
+        calibration_method=args.calibration_method, quantization=args.quantization,
+        verify=args.verify,
         verify_samples=args.verify_samples, seed=args.seed)
     if args.explain:
         weights = load_weights(args.weights) if args.weights else None

@@ -21,6 +21,7 @@ from edge.preprocess import CROP_MODES, to_input
 from edge.sources.replay import open_replay
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+DEFAULT_METHOD = "minmax"
 
 
 @dataclass
@@ -71,7 +72,7 @@ class _Reader:
 
 
 def quantize(model: onnx.ModelProto, tensors: list[np.ndarray], method: str = "minmax",
-             percentile: float = 99.999) -> onnx.ModelProto:
+             percentile: float = 99.999) -> tuple[onnx.ModelProto, dict]:
     """Return a QDQ int8 copy of ``model`` calibrated on ``tensors``.
 
     Weights: signed int8 per output channel (per-tensor loses many points on the depthwise
@@ -114,7 +115,8 @@ def quantize(model: onnx.ModelProto, tensors: list[np.ndarray], method: str = "m
         )
         quantized = onnx.load(str(dst))
     feed_pixels_directly(quantized)
-    return quantized
+    return quantized, {"weights": "int8 symmetric per-channel",
+                       "activations": "uint8 asymmetric per-tensor"}
 
 
 def feed_pixels_directly(model: onnx.ModelProto) -> bool:
