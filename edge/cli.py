@@ -120,8 +120,12 @@ def run_parser() -> argparse.ArgumentParser:
                      help="folder of images, a recording made with --record, or a video file")
     src.add_argument("--synthetic", action="store_true", help="generated test frames")
     p.add_argument("--model", type=Path,
-                   help="edge ONNX model from edge-convert, or its output folder: then the "
-                        "faster of int8 and fp32 on this CPU is used (measured once, cached)")
+                   help="edge ONNX model from edge-convert, or its output folder: then "
+                        "--prefer picks its int8 or fp32 build")
+    p.add_argument("--prefer", choices=["faithful", "fastest"],
+                   help="with a model folder: the build that answers as the checkpoint does, or "
+                        "the faster one measured here (default: faithful for a quantized "
+                        "checkpoint, fastest for a float one)")
     p.add_argument("--crop", choices=["center", "full"], default="center",
                    help="centre square (default; what ImageNet models expect) or the whole "
                         "frame squeezed to the model's size")

@@ -64,8 +64,8 @@ def check_config(args: argparse.Namespace, config_path) -> str:
         from edge.choice import builds_in
 
         builds = builds_in(args.model)
-        lines.append(f"model folder {args.model}: {' and '.join(sorted(builds))} builds; the "
-                     "faster here is picked at start")
+        lines.append(f"model folder {args.model}: {' and '.join(sorted(builds))} builds; --prefer "
+                     "picks one at start")
     elif args.infer:
         info = read_model_info(args.model)
         lines.append(f"model {args.model}: {info.name}, {info.classes} classes"
@@ -92,7 +92,8 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
     if args.infer and args.model.is_dir():
         from edge.choice import choose
 
-        args.model, note = choose(args.model, args.threads, cache)
+        args.model, note = choose(args.model, args.threads, cache,
+                                  prefer=getattr(args, "prefer", None))
         notes.append(note)
     if args.infer:
         info = read_model_info(args.model)
