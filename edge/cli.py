@@ -55,8 +55,9 @@ def convert_parser() -> argparse.ArgumentParser:
                    help="int8 from a quantised TFLite file: keep its own trained quantization "
                         "(default for such files; no calibration needed, --calibration frames "
                         "only verify) or recalibrate on --calibration frames (float weights)")
-    p.add_argument("--calibration-method", choices=["minmax", "entropy", "percentile"],
-                   help="for recalibrate (default minmax)")
+    p.add_argument("--calibration-method", choices=["gptq", "minmax", "entropy", "percentile"],
+                   help="for recalibrate: gptq (default: GPTQ weights, bias correction, "
+                        "float logits) or onnxruntime's calibrators, for comparison")
     p.add_argument("--verify", type=Path, metavar="DIR_OR_VIDEO",
                    help="held-out frames for the int8-vs-fp32 check (default: calibration "
                         "frames beyond --calibration-samples)")

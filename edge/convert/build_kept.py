@@ -29,11 +29,14 @@ from edge.model import INPUT_NAME, OUTPUT_NAME, ModelInfo
 
 
 def build_kept(spec: MobileNetSpec, quant: Quantization, normalisation: dict,
-               info: ModelInfo) -> onnx.ModelProto:
-    """Return the checked int8 QDQ model that computes what the quantised file computes.
+               info: ModelInfo, kept: bool = True) -> onnx.ModelProto:
+    """Return the checked int8 QDQ model that computes what ``quant`` says.
 
     ``normalisation`` is only used when the file takes float input (then the pixels are
-    normalised and quantised as the file's QUANTIZE does).
+    normalised and quantised as the file's QUANTIZE does). ``kept``: a TFLite file's own
+    quantization, so tied averages round half up as TFLite's do (see :func:`differences`);
+    False for post-training quantization. A classifier whose output has no quantization
+    gives float logits straight from the Gemm.
     """
     if len(quant.convs) != len(spec.layers) - 1:
         raise EdgeError(f"expected {len(spec.layers) - 1} convolutions, got {len(quant.convs)}")
@@ -123,7 +126,7 @@ def build_kept(spec: MobileNetSpec, quant: Quantization, normalisation: dict,
     pooled = "pooled"
     last = spec.layers[-2]
     count = last.size_out * last.size_out
-    if count % 2 == 0:
+    if kept and count % 2 == 0:
         # TFLite and XNNPACK round a tied average half up, onnxruntime to even. Averages of
         # n values sit on multiples of 1/n of a step, so 1/(4n) of a step moves ties up and
         # nothing else across a rounding boundary.
@@ -142,11 +145,16 @@ def build_kept(spec: MobileNetSpec, quant: Quantization, normalisation: dict,
     fc = QLayer(fc.weight.reshape(spec.classes, -1), fc.weight_scale, fc.weight_zero, fc.bias,
                 fc.bias_scale, fc.output, fc.activation)
     w, b = weights("Logits", fc)
-    nodes.append(helper.make_node("Gemm", [x, w, b], ["Logits/gemm"], name="Logits", transB=1))
-    qdq(activation("Logits/gemm", fc, "Logits"), fc.output, "Logits/out", OUTPUT_NAME)
+    if fc.output is None:
+        nodes.append(helper.make_node("Gemm", [x, w, b], [OUTPUT_NAME], name="Logits",
+                                      transB=1))
+    else:
+        nodes.append(helper.make_node("Gemm", [x, w, b], ["Logits/gemm"], name="Logits",
+                                      transB=1))
+        qdq(activation("Logits/gemm", fc, "Logits"), fc.output, "Logits/out", OUTPUT_NAME)
 
     graph = helper.make_graph(
-        nodes, f"mobilenet_v1_{spec.alpha:g}_{r}_int8_kept",
+        nodes, f"mobilenet_v1_{spec.alpha:g}_{r}_int8{'_kept' if kept else ''}",
         [helper.make_tensor_value_info(INPUT_NAME, TensorProto.UINT8, [1, r, r, 3])],
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, [1, spec.classes])],
         initializer=inits,
@@ -154,9 +162,9 @@ def build_kept(spec: MobileNetSpec, quant: Quantization, normalisation: dict,
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="edge", producer_version=__version__)
     model.ir_version = IR_VERSION
-    model.doc_string = (f"MobileNetV1 {spec.alpha:g}-{r}, {spec.classes} classes, int8 with "
-                        "the quantization the TFLite file was trained with (kept, not "
-                        "recalibrated)")
+    model.doc_string = (f"MobileNetV1 {spec.alpha:g}-{r}, {spec.classes} classes, int8 " + (
+        "with the quantization the TFLite file was trained with (kept, not recalibrated)"
+        if kept else "post-training quantization"))
     set_metadata(model, info)
     onnx.checker.check_model(model, full_check=True)
     return model

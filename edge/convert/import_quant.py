@@ -41,7 +41,8 @@ class QLayer:
     weight_zero: np.ndarray  # weight's dtype, same length as weight_scale
     bias: np.ndarray  # int32 [cout]
     bias_scale: np.ndarray  # float32, input scale x weight scale
-    output: QParams  # the activation after the layer (and its fused ReLU/ReLU6)
+    output: QParams | None  # the activation after the layer (and its fused ReLU/ReLU6);
+    # None: the layer's output stays float (a post-training classifier's logits)
     activation: str  # "relu6", "relu" or "none"
 
     @property

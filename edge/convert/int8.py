@@ -79,7 +79,8 @@ def build_int8(opts, spec: MobileNetSpec, info: ModelInfo, weights: Weights,
         method = opts.calibration_method or DEFAULT_METHOD
         frames, calib_n, verification = _calibration_sets(opts, spec.resolution)
         tensors = [t for _, t in frames.cases(0, calib_n)]
-        model, details = quantize(fp32, tensors, method)
+        model, details = quantize(fp32, tensors, method, weights, spec,
+                                  replace(info, precision="int8"))
         source = Path(opts.calibration).name
         section = {"mode": "recalibrate", "format": "QDQ", "method": method, **details,
                    "calibration": method, "calibration_frames": calib_n,
