@@ -18,7 +18,8 @@ def top_k_softmax(logits: np.ndarray, k: int = 5) -> list[tuple[int, float]]:
     whole distribution in float64: the frame loop's share of postprocessing."""
     z = np.asarray(logits, dtype=np.float32).reshape(-1)
     k = min(k, z.size)
-    idx = np.argpartition(-z, k - 1)[:k]
+    # sorted first so equal logits (a quantised model's often are) rank by class index
+    idx = np.sort(np.argpartition(-z, k - 1)[:k])
     idx = idx[np.argsort(-z[idx], kind="stable")]
     peak = z[idx[0]]
     denom = float(np.exp(z - peak, dtype=np.float64).sum())
@@ -29,6 +30,6 @@ def top_k(probs: np.ndarray, k: int = 5) -> list[tuple[int, float]]:
     """(index, probability) of the ``k`` largest entries of a 1-D array, best first."""
     p = np.asarray(probs).reshape(-1)
     k = min(k, p.size)
-    idx = np.argpartition(-p, k - 1)[:k]
+    idx = np.sort(np.argpartition(-p, k - 1)[:k])
     idx = idx[np.argsort(-p[idx], kind="stable")]
     return [(int(i), float(p[i])) for i in idx]
