@@ -51,6 +51,9 @@ def quantization_mode(opts, weights: Weights) -> str | None:
         raise EdgeError(f"--calibration-method: {opts.weights} keeps its own quantization; "
                         "calibration methods apply to --quantization recalibrate")
     if mode == "recalibrate" and opts.calibration is None:
+        if opts.verify is not None:
+            raise EdgeError("--verify compares int8 with fp32 and needs --calibration to "
+                            "build int8")
         return None
     return mode
 
