@@ -1,4 +1,4 @@
-"""edge-convert: weights -> fp32 ONNX -> calibrated int8 ONNX -> verification report.
+"""edge-convert: weights -> fp32 ONNX -> int8 ONNX (kept or calibrated) -> verification report.
 
 spec (layer table) -> weights (import or random) -> build (ONNX) -> quantize -> verify -> report.
 """
