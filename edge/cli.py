@@ -62,8 +62,13 @@ def convert_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration-samples", type=int, default=100, metavar="N",
                    help="frames used for calibration (default 100); later frames are held "
                         "out for verification")
-    p.add_argument("--calibration-method", default="minmax",
-                   choices=["minmax", "entropy", "percentile"])
+    p.add_argument("--quantization", choices=["keep", "recalibrate"],
+                   help="int8 from a quantised TFLite file: keep its own trained quantization "
+                        "(default for such files; no calibration needed, --calibration frames "
+                        "only verify) or recalibrate on --calibration frames (float weights)")
+    p.add_argument("--calibration-method", choices=["gptq", "minmax", "entropy", "percentile"],
+                   help="for recalibrate: gptq (default: GPTQ weights, bias correction, "
+                        "float logits) or onnxruntime's calibrators, for comparison")
     p.add_argument("--verify", type=Path, metavar="DIR_OR_VIDEO",
                    help="held-out frames for the int8-vs-fp32 check (default: calibration "
                         "frames beyond --calibration-samples)")
@@ -104,7 +109,8 @@ def _convert(argv: list[str] | None) -> int:
         alpha=args.alpha,
         resolution=args.resolution, classes=args.classes, labels=args.labels,
         calibration=args.calibration, calibration_samples=args.calibration_samples,
-        calibration_method=args.calibration_method, verify=args.verify,
+        calibration_method=args.calibration_method, quantization=args.quantization,
+        verify=args.verify,
         verify_samples=args.verify_samples, seed=args.seed, mcu=args.mcu,
         mcu_input=args.mcu_input, mcu_target=args.mcu_target, mcu_sram=args.mcu_sram,
         mcu_flash=args.mcu_flash)

@@ -25,7 +25,8 @@ def top_k_softmax_batch(logits: np.ndarray, k: int = 5) -> list[list[tuple[int, 
     z = np.asarray(logits, dtype=np.float32)
     classes = z.shape[1]
     k = min(k, classes)
-    idx = np.argpartition(z, classes - k, axis=1)[:, classes - k:]
+    # sorted first so equal logits (a quantised model's often are) rank by class index
+    idx = np.sort(np.argpartition(z, classes - k, axis=1)[:, classes - k:], axis=1)
     top = np.take_along_axis(z, idx, axis=1)
     order = np.argsort(-top, axis=1, kind="stable")
     idx, top = np.take_along_axis(idx, order, axis=1), np.take_along_axis(top, order, axis=1)
@@ -39,6 +40,6 @@ def top_k(probs: np.ndarray, k: int = 5) -> list[tuple[int, float]]:
     """(index, probability) of the ``k`` largest entries of a 1-D array, best first."""
     p = np.asarray(probs).reshape(-1)
     k = min(k, p.size)
-    idx = np.argpartition(-p, k - 1)[:k]
+    idx = np.sort(np.argpartition(-p, k - 1)[:k])
     idx = idx[np.argsort(-p[idx], kind="stable")]
     return [(int(i), float(p[i])) for i in idx]

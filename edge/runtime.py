@@ -79,8 +79,8 @@ def check_config(args: argparse.Namespace, config_path) -> str:
         from edge.choice import builds_in
 
         builds = builds_in(args.model)
-        lines.append(f"model folder {args.model}: {' and '.join(sorted(builds))} builds; the "
-                     "faster here is picked at start")
+        lines.append(f"model folder {args.model}: {' and '.join(sorted(builds))} builds; --prefer "
+                     "picks one at start")
     elif args.infer:
         info = read_model_info(args.model)
         lines.append(f"model {args.model}: {info.name}, {info.classes} classes"
@@ -108,7 +108,7 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
     if args.infer and model.is_dir():
         from edge.choice import choose
 
-        model, note = choose(model, args.threads, cache)
+        model, note = choose(model, args.threads, cache, prefer=args.prefer)
         notes.append(note)
     if args.infer:
         info = read_model_info(model)

@@ -105,8 +105,12 @@ SETTINGS: tuple[Setting, ...] = (
     S("replay", Path, group=SOURCE, metavar="PATH",
       help="folder of images, a recording made with --record, or a video file"),
     S("synthetic", bool, False, group=SOURCE, help="generated test frames"),
-    S("model", Path, help="edge ONNX model from edge-convert, or its output folder: then the "
-                          "faster of int8 and fp32 on this CPU is used (measured once, cached)"),
+    S("model", Path, help="edge model from edge-convert (.onnx, or .tflite for LiteRT), or its "
+                          "output folder: then --prefer picks the build"),
+    S("prefer", str, choices=("faithful", "fastest"),
+      help="with a model folder: the build that answers as the checkpoint does, or the "
+           "fastest build and engine measured here (default: faithful for a quantized "
+           "checkpoint, fastest for a float one)"),
     S("infer", bool, True, help="--no-infer: capture (and record) only"),
     S("crop", str, "center", choices=("center", "full"),
       help="centre square (default; what ImageNet models expect) or the whole frame squeezed "

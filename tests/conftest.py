@@ -37,10 +37,10 @@ def reference() -> dict:
 
 @pytest.fixture(scope="session")
 def converted_025(tmp_path_factory) -> dict:
-    """fp32 + int8 of the real 0.25-128 QAT weights, calibrated on the bundled photos."""
+    """fp32 + int8 of the real 0.25-128 QAT weights, recalibrated on the bundled photos."""
     from edge.convert import ConvertOptions, convert
 
     out = tmp_path_factory.mktemp("mnv1_025")
-    report = convert(ConvertOptions(output=out, weights=str(QUANT_025), calibration=PHOTOS),
-                     log=lambda _: None)
+    report = convert(ConvertOptions(output=out, weights=str(QUANT_025), calibration=PHOTOS,
+                                    quantization="recalibrate"), log=lambda _: None)
     return report

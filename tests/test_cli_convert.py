@@ -52,7 +52,7 @@ def test_random_build_says_untrained(tmp_path):
 
 
 def test_convert_real_weights_with_calibration(tmp_path):
-    proc = run("--weights", TFLITE, "--calibration", PHOTOS,
+    proc = run("--weights", TFLITE, "--quantization", "recalibrate", "--calibration", PHOTOS,
                "--calibration-samples", "8", "--calibration-method", "percentile",
                "--output", tmp_path, "--json")
     assert proc.returncode == 0, proc.stderr
@@ -119,7 +119,8 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path):
     mixed = tmp_path / "mixed"
     shutil.copytree(PHOTOS, mixed)
     (mixed / "zz_broken.jpg").write_bytes(b"\xff\xd8 truncated")
-    proc = run("--weights", TFLITE, "--calibration", mixed, "-o", tmp_path / "out", "--json")
+    proc = run("--weights", TFLITE, "--quantization", "recalibrate", "--calibration", mixed,
+               "-o", tmp_path / "out", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["calibration"]["skipped"] == ["zz_broken.jpg"]

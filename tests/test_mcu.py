@@ -46,10 +46,11 @@ def convert(*args, timeout=600):
 
 @pytest.fixture(scope="module")
 def mcu_025(tmp_path_factory):
-    """The real QAT 0.25-128 weights, calibrated on the photos, exported with --mcu."""
+    """The real QAT 0.25-128 weights, re-calibrated on the photos by onnxruntime's MinMax (the
+    QDQ form whose details these tests probe), exported with --mcu."""
     out = tmp_path_factory.mktemp("mcu025")
-    proc = convert("--weights", QUANT_025, "--calibration", PHOTOS, "--mcu", "--output", out,
-                   "--json")
+    proc = convert("--weights", QUANT_025, "--quantization", "recalibrate", "--calibration",
+                   PHOTOS, "--calibration-method", "minmax", "--mcu", "--output", out, "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     return {"out": out, "report": report, "mcu": report["mcu"],
@@ -345,7 +346,7 @@ def test_torch_padding_and_per_channel_normalisation(tmp_path):
                      weights=dict(weights.source), labels=None, macs=spec.macs,
                      params=spec.params, padding="torch", normalisation=weights.normalisation)
     fp32 = build_model(spec, weights, info)
-    int8 = quantize(fp32, [t for _, t in load_frames(PHOTOS, 96).cases()])
+    int8, _ = quantize(fp32, [t for _, t in load_frames(PHOTOS, 96).cases()], "minmax")
     export = export_tflite(int8)
     assert export.ops[:3] == ["DEPTHWISE_CONV_2D", "PAD", "CONV_2D"]
     assert "normalisation" in export.notes[0] and export.input["zero_point"] == -128
@@ -400,7 +401,8 @@ def test_mcu_sized_networks_end_to_end(tmp_path, alpha, res):
 
 
 def test_model_that_does_not_fit_is_refused_and_nothing_is_written(tmp_path):
-    proc = convert("--weights", QUANT_025, "--calibration", PHOTOS, "--calibration-samples", 4,
+    proc = convert("--weights", QUANT_025, "--quantization", "recalibrate", "--calibration",
+                   PHOTOS, "--calibration-samples", 4,
                    "--mcu", "--mcu-sram", "100K", "--mcu-flash", "400K", "--output", tmp_path)
     assert proc.returncode == 2
     err = proc.stderr.strip()
@@ -409,7 +411,8 @@ def test_model_that_does_not_fit_is_refused_and_nothing_is_written(tmp_path):
     # 0.25-96's measured arena is 93 KB and its model 582 KB: nothing fits 400K of flash
     assert "no MobileNetV1 from 0.25-96 up fits" in err
     assert list(tmp_path.iterdir()) == []
-    proc = convert("--weights", QUANT_025, "--calibration", PHOTOS, "--calibration-samples", 4,
+    proc = convert("--weights", QUANT_025, "--quantization", "recalibrate", "--calibration",
+                   PHOTOS, "--calibration-samples", 4,
                    "--mcu", "--mcu-sram", "100K", "--output", tmp_path)
     err = proc.stderr.strip()
     assert proc.returncode == 2 and "tensor arena" in err and "bytes flash" not in err
@@ -503,3 +506,32 @@ def test_without_tflite_micro_the_arena_is_the_estimate_and_says_so(tmp_path, mo
     assert any(w.startswith("--mcu: not verified in tflm") for w in report["warnings"])
     assert list(m["verification"]["runtimes"]) == ["litert"]
     assert "ESTIMATED" in format_report(report)
+
+
+def test_a_kept_quantization_exports_too(tmp_path):
+    """The QAT file's own int8 (the default for it) becomes a TFLM model without calibration.
+    TFLM takes only int8 weights with zero point 0, so the file's uint8 weights stay integers
+    where they fit and the other channels are re-quantized (listed): close, not exact. A
+    post-training model's float logits get an int8 scale from the verification frames."""
+    proc = convert("--weights", QUANT_025, "--verify", PHOTOS, "--mcu", "--output",
+                   tmp_path / "kept", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    mcu = report["mcu"]
+    assert report["quantization"]["mode"] == "keep"
+    assert any("rounding nudge dropped" in n for n in mcu["notes"])
+    assert mcu["requantized_weights"]  # said, not hidden
+    for runtime in ("tflm", "litert"):
+        result = mcu["verification"]["runtimes"][runtime]
+        assert result["cases"] == 24 and result["top1_agree"] >= 20, (runtime, result)
+        # a different top-1 only where the ONNX's own margin is within the error seen
+        assert all(d["onnx_margin_steps"] <= result["max_steps"]
+                   for d in result["disagreements"]), (runtime, result)
+    proc = convert("--weights", QUANT_025, "--quantization", "recalibrate", "--calibration",
+                   PHOTOS, "--mcu", "--output", tmp_path / "ptq", "--json")
+    assert proc.returncode == 0, proc.stderr
+    mcu = json.loads(proc.stdout)["mcu"]
+    assert any("float logits are int8 here" in n for n in mcu["notes"])
+    tflm_result = mcu["verification"]["runtimes"]["tflm"]
+    # int8 logits can only split a near-tie of the float ones: one step apart at most
+    assert all(d["onnx_margin_steps"] <= 1 for d in tflm_result["disagreements"])

@@ -143,7 +143,8 @@ def measure(r: Runner, n: int) -> None:
 
 def build_ours(workdir: Path, float_file: Path) -> dict[str, Path]:
     report = convert(ConvertOptions(output=workdir / float_file.stem, weights=str(float_file),
-                                    calibration=DATA / "photos"), log=lambda _: None)
+                                    calibration=DATA / "photos", quantization="recalibrate"),
+                     log=lambda _: None)
     return {k: Path(v["path"]) for k, v in report["files"].items()}
 
 

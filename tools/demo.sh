@@ -14,7 +14,7 @@ if [ ! -x .venv/bin/edge-run ]; then
     .venv/bin/pip install -q -e .
 fi
 if [ ! -f "$OUT/report.json" ]; then
-    echo "demo: converting $WEIGHTS (once)" >&2
+    echo "demo: converting $WEIGHTS (once; its trained int8 quantization is kept, the photos verify it)" >&2
     .venv/bin/edge-convert --weights "$WEIGHTS" --calibration data/photos --output "$OUT"
 fi
 if [ -e /dev/video0 ]; then

@@ -1,4 +1,4 @@
-"""edge-convert: weights -> fp32 ONNX -> calibrated int8 ONNX -> verification report.
+"""edge-convert: weights -> fp32 ONNX -> int8 ONNX (kept or calibrated) -> verification report.
 
 spec (layer table) -> weights (import or random) -> build (ONNX) -> quantize -> verify -> report.
 """
@@ -16,18 +16,17 @@ from pathlib import Path
 import onnx
 
 from edge import __version__
-from edge.convert.build import build_model, set_metadata
+from edge.convert.build import build_model
 from edge.convert.download import load_weights
-from edge.convert.quantize import CALIBRATION_METHODS, FrameSet, load_frames, quantize
+from edge.convert.int8 import QUANTIZATION_MODES, build_int8, quantization_mode
+from edge.convert.quantize import CALIBRATION_METHODS
 from edge.convert.report import build_report
 from edge.convert.spec import MobileNetSpec
-from edge.convert.verify import compare
 from edge.convert.weights import TF_NORMALISATION, Weights, random_weights
 from edge.errors import EdgeError
 from edge.fileio import write_bytes_atomic
 from edge.labels import imagenet_labels
-from edge.model import ModelInfo
-from edge.preprocess import CROP_MODES
+from edge.model import ModelInfo, read_model_info
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,8 @@ class ConvertOptions:
     labels: Path | None = None
     calibration: Path | None = None
     calibration_samples: int = 100
-    calibration_method: str = "minmax"
+    calibration_method: str | None = None  # None: the default method (quantize.py)
+    quantization: str | None = None  # keep | recalibrate; None: keep for quantised files
     verify: Path | None = None
     verify_samples: int = 200
     seed: int = 0
@@ -63,7 +63,10 @@ def _validate(opts: ConvertOptions) -> None:
         raise EdgeError(f"--resolution must be >= 32, got {opts.resolution}")
     if opts.classes is not None and opts.classes < 1:
         raise EdgeError(f"--classes must be >= 1, got {opts.classes}")
-    if opts.calibration_method not in CALIBRATION_METHODS:
+    if opts.quantization is not None and opts.quantization not in QUANTIZATION_MODES:
+        raise EdgeError(f"--quantization must be one of {', '.join(QUANTIZATION_MODES)}")
+    if opts.calibration_method is not None and opts.calibration_method not in \
+            CALIBRATION_METHODS:
         raise EdgeError(f"--calibration-method must be one of {', '.join(CALIBRATION_METHODS)}")
     if opts.calibration_samples < 1:
         raise EdgeError("--calibration-samples must be >= 1")
@@ -71,14 +74,13 @@ def _validate(opts: ConvertOptions) -> None:
                        ("--labels", opts.labels)):
         if path is not None and not Path(path).exists():
             raise EdgeError(f"{path}: {flag} path not found")
-    if opts.verify is not None and opts.calibration is None:
-        raise EdgeError("--verify compares int8 with fp32 and needs --calibration to build int8")
     if opts.mcu:  # imported here: the flatbuffer schema is a large package, only --mcu needs it
         from edge.convert.mcu import Target
         from edge.convert.tflite_export import INPUT_TYPES
 
-        if opts.calibration is None:
-            raise EdgeError("--mcu exports the int8 model and needs --calibration to build it")
+        if opts.calibration is None and opts.weights is None:
+            raise EdgeError("--mcu exports the int8 model: give --calibration frames (a "
+                            "quantized checkpoint keeps its own quantization without)")
         if opts.mcu_input not in INPUT_TYPES:
             raise EdgeError(f"--mcu-input must be one of {', '.join(INPUT_TYPES)}")
         Target.create(opts.mcu_target, opts.mcu_sram, opts.mcu_flash)
@@ -134,6 +136,7 @@ def convert(opts: ConvertOptions, log=print) -> dict:
     spec = resolve_spec(weights, opts)
     if weights is None:
         weights = random_weights(spec, opts.seed)
+    quantization_mode(opts, weights)  # a --quantization the weights contradict fails here
     labels = read_labels(opts.labels, spec.classes, weights.background)
     if labels is None and weights.source.get("trained"):
         # every MobileNetV1 checkpoint we import is an ImageNet classifier
@@ -155,41 +158,23 @@ def convert(opts: ConvertOptions, log=print) -> dict:
     try:
         fp32_path = staging / f"{info.name}.onnx"
         onnx.save(fp32, fp32_path)
-        int8_path = calibration = verification = mcu = None
-        outputs: list[Path] = []
-        if opts.calibration is not None:
-            t1 = time.perf_counter()
-            frames, calib_n, verification = _calibration_sets(opts, spec.resolution)
-            tensors = [t for _, t in frames.cases(0, calib_n)]
-            int8 = quantize(fp32, tensors, opts.calibration_method)
-            calibration = {"source": str(opts.calibration), "frames": calib_n,
-                           "tensors": len(tensors), "crops": list(CROP_MODES),
-                           "method": opts.calibration_method, "skipped": frames.skipped}
-            int8_info = ModelInfo(**{**info.__dict__, "precision": "int8", "quantization": {
-                "format": "QDQ", "weights": "int8 symmetric per-channel",
-                "activations": "uint8 asymmetric per-tensor",
-                "calibration": opts.calibration_method, "calibration_frames": calib_n,
-                "calibration_source": Path(opts.calibration).name}})
-            set_metadata(int8, int8_info)
-            onnx.checker.check_model(int8)
-            int8_path = staging / f"{int8_info.name}.onnx"
-            onnx.save(int8, int8_path)
-            timings["quantize_s"] = time.perf_counter() - t1
-            t2 = time.perf_counter()
-            cases = verification.pop("cases")
-            verification["result"] = compare(fp32_path, int8_path, cases)
-            timings["verify_s"] = time.perf_counter() - t2
-            if opts.mcu:
-                from edge.convert.mcu import Target, export_mcu
+        int8 = build_int8(opts, spec, info, weights, fp32, fp32_path, staging, timings)
+        int8_path, calibration, verification = int8.path, int8.calibration, int8.verification
+        mcu, outputs = None, []
+        if opts.mcu:
+            if int8_path is None:
+                raise EdgeError("--mcu exports the int8 model: give --calibration frames (a "
+                                "quantized checkpoint keeps its own quantization without)")
+            from edge.convert.mcu import Target, export_mcu
 
-                t3 = time.perf_counter()
-                mcu, outputs = export_mcu(
-                    int8_path, staging, spec, int8_info, Target.create(
-                        opts.mcu_target, opts.mcu_sram, opts.mcu_flash), opts.mcu_input, cases)
-                timings["mcu_s"] = time.perf_counter() - t3
+            t3 = time.perf_counter()
+            mcu, outputs = export_mcu(
+                int8_path, staging, spec, read_model_info(int8_path), Target.create(
+                    opts.mcu_target, opts.mcu_sram, opts.mcu_flash), opts.mcu_input, int8.cases)
+            timings["mcu_s"] = time.perf_counter() - t3
         timings["total_s"] = time.perf_counter() - t0
         report = build_report(spec, info, fp32_path, int8_path, calibration, verification,
-                              opts, timings, mcu)
+                              opts, timings, int8.quantization, mcu)
         for path in (fp32_path, int8_path, *outputs):
             if path is not None:
                 _replace(path, out / path.name, staging)
@@ -208,24 +193,3 @@ def _replace(src: Path, dst: Path, staging: Path) -> None:
     if dst.is_dir() and not dst.is_symlink():
         os.replace(dst, staging / f".old-{dst.name}")
     os.replace(src, dst)
-
-
-def _calibration_sets(opts: ConvertOptions, size: int) -> tuple[FrameSet, int, dict]:
-    """Frames for calibration (each in both crop modes: the runtime may run either) and the
-    verification cases.
-
-    Verification uses --verify when given, else the frames beyond --calibration-samples; only
-    when there are none does it reuse the calibration frames, and says so (held_out false).
-    """
-    wanted = opts.calibration_samples + (0 if opts.verify else opts.verify_samples)
-    frames = load_frames(opts.calibration, size, CROP_MODES, wanted)
-    calib_n = min(opts.calibration_samples, len(frames.names))
-    if opts.verify is not None:
-        cases = load_frames(opts.verify, size, CROP_MODES, opts.verify_samples).cases()
-        source, held_out = str(opts.verify), True
-    else:
-        held_out = len(frames.names) > calib_n
-        cases = frames.cases(calib_n) if held_out else frames.cases(0, calib_n)
-        source = str(opts.calibration)
-    verification = {"source": source, "held_out": held_out, "cases": cases}
-    return frames, calib_n, verification

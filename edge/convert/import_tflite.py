@@ -2,11 +2,14 @@
 
 TFLite stores regular conv weights OHWI and depthwise weights 1HWC; batch norm is already
 folded. Quantised tensors are dequantised with their own scale and zero point (per tensor or
-per channel), which gives the trained float weights back.
+per channel), which gives the trained float weights back. A quantised file's own quantization
+(integer weights, biases, activation ranges) is read as well, by :mod:`import_quant`, so the
+int8 model can keep it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,43 +20,68 @@ from edge.errors import EdgeError
 _TYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 9: np.int8}
 
 
-def _tensor(model, graph, index: int, origin: str) -> np.ndarray:
+@dataclass(frozen=True)
+class RawTensor:
+    """A tensor as the file stores it: integer values with scale and zero point (one each, or
+    one per channel along ``axis``), or float values with no quantization. ``values`` is None
+    for activations, which have no data in the file."""
+
+    name: str
+    dtype: type
+    shape: tuple[int, ...]
+    values: np.ndarray | None
+    scale: np.ndarray | None  # float64, 1-D
+    zero_point: np.ndarray | None  # int64, 1-D
+    axis: int = 0
+
+    def dequantize(self) -> np.ndarray:
+        """(q - zero_point) * scale as float32; float tensors as they are."""
+        data = self.values
+        if self.scale is None:
+            return data.astype(np.float32)
+        scale, zero = self.scale, self.zero_point.astype(np.float64)
+        if scale.size > 1:  # per-channel along the quantized dimension
+            bshape = [1] * data.ndim
+            bshape[self.axis] = -1
+            scale = scale.reshape(bshape)
+            zero = zero.reshape(bshape) if zero.size > 1 else zero
+        return ((data.astype(np.float64) - zero) * scale).astype(np.float32)
+
+
+def raw_tensor(model, graph, index: int, origin: str, data: bool = True) -> RawTensor:
+    """Read tensor ``index`` with its quantization; ``data`` False for activations."""
     tensor = graph.Tensors(index)
+    name = tensor.Name().decode()
     dtype = _TYPES.get(tensor.Type())
     if dtype is None:
-        raise EdgeError(f"{origin}: tensor {tensor.Name().decode()} has unsupported type "
-                        f"{tensor.Type()}")
-    buffer = model.Buffers(tensor.Buffer())
-    if buffer is None or buffer.DataLength() == 0:
-        raise EdgeError(f"{origin}: tensor {tensor.Name().decode()} has no data "
-                        "(weights stored outside the file are not supported)")
-    data = np.frombuffer(buffer.DataAsNumpy().tobytes(), dtype=dtype)
+        raise EdgeError(f"{origin}: tensor {name} has unsupported type {tensor.Type()}")
     shape = tuple(int(d) for d in tensor.ShapeAsNumpy())
-    if data.size != int(np.prod(shape)):
-        raise EdgeError(f"{origin}: tensor {tensor.Name().decode()} holds {data.size} values, "
-                        f"shape {shape} needs {int(np.prod(shape))} (truncated file?)")
-    data = data.reshape(shape)
+    values = None
+    if data:
+        buffer = model.Buffers(tensor.Buffer())
+        if buffer is None or buffer.DataLength() == 0:
+            raise EdgeError(f"{origin}: tensor {name} has no data "
+                            "(weights stored outside the file are not supported)")
+        values = np.frombuffer(buffer.DataAsNumpy().tobytes(), dtype=dtype)
+        if values.size != int(np.prod(shape)):
+            raise EdgeError(f"{origin}: tensor {name} holds {values.size} values, shape "
+                            f"{shape} needs {int(np.prod(shape))} (truncated file?)")
+        values = values.reshape(shape)
     if dtype in (np.float32, np.float16):
-        return data.astype(np.float32)
+        return RawTensor(name, dtype, shape, values, None, None)
     quant = tensor.Quantization()
     if quant is None or quant.ScaleLength() == 0:
-        raise EdgeError(f"{origin}: integer tensor {tensor.Name().decode()} has no scale")
-    scale = quant.ScaleAsNumpy().astype(np.float64)
-    zero = quant.ZeroPointAsNumpy().astype(np.float64) if quant.ZeroPointLength() else 0.0
-    if np.size(scale) > 1:  # per-channel along quantized_dimension
-        axis = quant.QuantizedDimension()
-        bshape = [1] * data.ndim
-        bshape[axis] = -1
-        scale = scale.reshape(bshape)
-        zero = np.reshape(zero, bshape) if np.size(zero) > 1 else zero
-    return ((data.astype(np.float64) - zero) * scale).astype(np.float32)
+        raise EdgeError(f"{origin}: integer tensor {name} has no scale")
+    scale = quant.ScaleAsNumpy().astype(np.float64).reshape(-1)
+    zero = (quant.ZeroPointAsNumpy().astype(np.int64).reshape(-1) if quant.ZeroPointLength()
+            else np.zeros(1, np.int64))
+    return RawTensor(name, dtype, shape, values, scale, zero, quant.QuantizedDimension())
 
 
-def load_tflite(path: Path, data: bytes) -> Weights:
-    """Read the 27 convolutions and the classifier of a MobileNetV1 TFLite file."""
+def read_ops(origin: str, data: bytes) -> tuple[object, object, list[tuple[int, object]]]:
+    """(model, first subgraph, [(builtin code, operator)]) of a TFLite flatbuffer."""
     import tflite  # imported here: only the TFLite path needs it
 
-    origin = str(path)
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise EdgeError(f"{origin}: not a TFLite file (no TFL3 identifier)")
     try:
@@ -63,39 +91,49 @@ def load_tflite(path: Path, data: bytes) -> Weights:
         for i in range(graph.OperatorsLength()):
             op = graph.Operators(i)
             code = model.OperatorCodes(op.OpcodeIndex())
-            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
-            ops.append((builtin, op))
-        input_shape = tuple(int(d) for d in graph.Tensors(graph.Inputs(0)).ShapeAsNumpy())
+            ops.append((max(code.BuiltinCode(), code.DeprecatedBuiltinCode()), op))
+        graph.Tensors(graph.Inputs(0)).ShapeAsNumpy()
     except EdgeError:
         raise
     except Exception as exc:  # flatbuffers raises assorted errors on damaged files
         raise EdgeError(f"{origin}: damaged or truncated TFLite file "
                         f"({exc.__class__.__name__})") from exc
+    return model, graph, ops
 
+
+def load_tflite(path: Path, data: bytes) -> Weights:
+    """Read the 27 convolutions and the classifier of a MobileNetV1 TFLite file; for a
+    quantised file also its own quantization (``Weights.quantization``)."""
+    import tflite
+
+    from edge.convert.import_quant import read_quantization
+
+    origin = str(path)
+    model, graph, ops = read_ops(origin, data)
     conv_codes = {tflite.BuiltinOperator.CONV_2D, tflite.BuiltinOperator.DEPTHWISE_CONV_2D}
-    convs_raw = []
-    fc = None
+    layer_ops = [(code, op) for code, op in ops
+                 if code in conv_codes or code == tflite.BuiltinOperator.FULLY_CONNECTED]
     try:
-        for builtin, op in ops:
-            if builtin in conv_codes:
-                w = _tensor(model, graph, op.Inputs(1), origin)
-                b = _tensor(model, graph, op.Inputs(2), origin)
-                convs_raw.append((builtin == tflite.BuiltinOperator.DEPTHWISE_CONV_2D, w, b))
-            elif builtin == tflite.BuiltinOperator.FULLY_CONNECTED:
-                w = _tensor(model, graph, op.Inputs(1), origin)  # [classes, C]
-                b = _tensor(model, graph, op.Inputs(2), origin)
-                fc = (w, b)
+        layers = [(code, raw_tensor(model, graph, op.Inputs(1), origin),
+                   raw_tensor(model, graph, op.Inputs(2), origin)) for code, op in layer_ops]
+        convs_raw = [(code == tflite.BuiltinOperator.DEPTHWISE_CONV_2D, w.dequantize(),
+                      b.dequantize()) for code, w, b in layers]
+        input_tensor = graph.Tensors(graph.Inputs(0))
+        input_shape = tuple(int(d) for d in input_tensor.ShapeAsNumpy())
+        quantised = any(w.scale is not None for _, w, _ in layers)
     except EdgeError:
         raise
     except Exception as exc:
         raise EdgeError(f"{origin}: damaged or truncated TFLite file "
                         f"({exc.__class__.__name__})") from exc
 
-    if fc is None and convs_raw:
-        # TF-slim's classifier is a 1x1 convolution: Logits/Conv2d_1c_1x1
+    fc = None
+    if convs_raw:
+        # TF-slim's classifier is a 1x1 convolution (Logits/Conv2d_1c_1x1); others use FC
         _, w, b = convs_raw.pop()
         fc = (w.reshape(w.shape[0], -1), b)
-    if len(convs_raw) != 27 or fc is None:
+    if len(convs_raw) != 27 or fc is None or any(code == tflite.BuiltinOperator.FULLY_CONNECTED
+                                                  for code, _ in layer_ops[:-1]):
         raise EdgeError(f"{origin}: not a MobileNetV1 (found {len(convs_raw)} convolutions, "
                         "expected 27 plus a classifier)")
     convs = []
@@ -108,7 +146,6 @@ def load_tflite(path: Path, data: bytes) -> Weights:
     if len(input_shape) != 4 or input_shape[1] != input_shape[2] or input_shape[3] != 3:
         raise EdgeError(f"{origin}: expected a square NHWC RGB input, found {input_shape}")
     classes = fc[0].shape[0]
-    quantised = graph.Tensors(graph.Inputs(0)).Type() in (3, 9)
     return Weights(
         convs=convs,
         fc=(np.ascontiguousarray(fc[0], dtype=np.float32), fc[1].astype(np.float32)),
@@ -118,4 +155,6 @@ def load_tflite(path: Path, data: bytes) -> Weights:
         source={"kind": "tflite", "trained": True,
                 "note": "dequantised from a quantised TFLite model" if quantised else
                         "float TFLite model"},
+        quantization=read_quantization(model, graph, ops, layer_ops, origin) if quantised
+        else None,
     )

@@ -144,6 +144,23 @@ def arena_note(measured: dict | None) -> str:
             "may add scratch buffers: check arena_used_bytes() on the device.")
 
 
+def logit_scale(model: onnx.ModelProto, path: Path,
+                cases: list[tuple[str, np.ndarray]]) -> float | None:
+    """For an int8 model whose logits are float: an int8 scale that holds every logit seen on
+    the verification frames with a quarter to spare (None when the logits are quantized)."""
+    out = model.graph.output[0].name
+    if next(n for n in model.graph.node if out in n.output).op_type == "DequantizeLinear":
+        return None
+    if not cases:
+        raise EdgeError("--mcu: the int8 model's logits are float; choosing their int8 scale "
+                        "needs frames (--calibration or --verify)")
+    from edge.engine import Engine
+
+    engine = Engine(path, threads=1, warmup=False)
+    peak = max(float(np.abs(engine.run(tensor)).max()) for _, tensor in cases)
+    return 1.25 * peak / 127 if peak > 0 else 1.0
+
+
 def export_mcu(int8_path: Path, staging: Path, spec: MobileNetSpec, info: ModelInfo,
                target: Target, input_type: str,
                cases: list[tuple[str, np.ndarray]]) -> tuple[dict, list[Path]]:
@@ -155,7 +172,9 @@ def export_mcu(int8_path: Path, staging: Path, spec: MobileNetSpec, info: ModelI
         meta.update(labels=None, labels_builtin="imagenet")
     title = f"MobileNetV1 {spec.alpha:g}-{spec.resolution} int8" + (
         "" if info.trained else " (UNTRAINED: random weights, predictions are meaningless)")
-    export = export_tflite(onnx.load(int8_path), input_type, description=title, metadata=meta)
+    model = onnx.load(int8_path)
+    export = export_tflite(model, input_type, description=title, metadata=meta,
+                           logit_scale=logit_scale(model, int8_path, cases))
     measured = measure_arena(export.tflite)
     estimate = {"arena_bytes": estimate_arena(spec, input_type),
                 "flash_bytes": estimate_flash(spec), **spec.footprint_int8()}

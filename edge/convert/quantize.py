@@ -1,7 +1,12 @@
-"""Static int8 quantization with onnxruntime: QDQ, signed int8 weights per channel.
+"""Post-training int8 for float weights: QDQ, signed int8 weights per channel.
 
 Calibration tensors come from real frames run through the runtime's own preprocessing
 (:func:`edge.preprocess.to_input`); with no frames there is no int8 model, never noise.
+
+Methods: ``gptq`` (the default; :mod:`edge.convert.ptq`: MSE activation ranges, GPTQ
+weight rounding, bias correction, float logits, weights that cannot saturate onnxruntime's
+x86 kernels) and onnxruntime's own static quantization with ``minmax``, ``entropy`` or
+``percentile`` calibration, kept for comparison.
 """
 
 from __future__ import annotations
@@ -15,12 +20,23 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from edge.convert.spec import MobileNetSpec
+from edge.convert.weights import Weights
 from edge.errors import EdgeError
-from edge.model import INPUT_NAME
+from edge.model import INPUT_NAME, ModelInfo
 from edge.preprocess import CROP_MODES, to_input
 from edge.sources.replay import open_replay
 
-CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+ORT_METHODS = ("minmax", "entropy", "percentile")
+CALIBRATION_METHODS = ("gptq", *ORT_METHODS)
+DEFAULT_METHOD = "gptq"
+GPTQ_DETAILS = {
+    "weights": "int8 symmetric per-channel, GPTQ rounding; 7-bit stem; neighbouring "
+               "same-sign weights within 128 (no 16-bit saturation on x86 without VNNI)",
+    "activations": "uint8 per-tensor, ranges minimising squared error over calibration",
+    "bias_correction": "analytic (weight error x input mean), then empirical layer by layer",
+    "logits": "float (the classifier's output is not quantized)",
+}
 
 
 @dataclass
@@ -70,9 +86,34 @@ class _Reader:
         return None if tensor is None else {INPUT_NAME: tensor}
 
 
-def quantize(model: onnx.ModelProto, tensors: list[np.ndarray], method: str = "minmax",
-             percentile: float = 99.999) -> onnx.ModelProto:
-    """Return a QDQ int8 copy of ``model`` calibrated on ``tensors``.
+def quantize(model: onnx.ModelProto, tensors: list[np.ndarray], method: str = DEFAULT_METHOD,
+             weights: Weights | None = None, spec: MobileNetSpec | None = None,
+             info: ModelInfo | None = None) -> tuple[onnx.ModelProto, dict]:
+    """Return a QDQ int8 copy of the fp32 ``model`` calibrated on ``tensors``, and what the
+    method did. ``gptq`` needs the float ``weights``, their ``spec`` and the model ``info``."""
+    if method not in CALIBRATION_METHODS:
+        raise EdgeError(f"calibration method must be one of {CALIBRATION_METHODS}, got {method!r}")
+    if not tensors:
+        raise EdgeError("no calibration frames: int8 needs real frames (--calibration)")
+    if method != "gptq":
+        return quantize_ort(model, tensors, method), {
+            "weights": "int8 symmetric per-channel", "activations": "uint8 asymmetric "
+            "per-tensor", "note": "onnxruntime quantize_static; on x86 without VNNI its "
+            "int8 weights can saturate 16-bit pair sums"}
+    from edge.convert.build_kept import build_kept
+    from edge.convert.ptq import calibrate, correct_biases, pixel_zero, post_training
+
+    if weights is None or spec is None or info is None:
+        raise EdgeError("gptq quantization needs the float weights, spec and model info")
+    stats = calibrate(model, spec, tensors, pixel_zero(weights))
+    quant = correct_biases(post_training(weights, spec, stats), spec, stats, tensors)
+    return build_kept(spec, quant, weights.normalisation, info, kept=False), \
+        dict(GPTQ_DETAILS)
+
+
+def quantize_ort(model: onnx.ModelProto, tensors: list[np.ndarray], method: str = "minmax",
+                 percentile: float = 99.999) -> onnx.ModelProto:
+    """onnxruntime's static quantization of ``model`` calibrated on ``tensors``.
 
     Weights: signed int8 per output channel (per-tensor loses many points on the depthwise
     layers). Activations: uint8, the form onnxruntime's fastest x86 and ARM kernels take.
@@ -86,10 +127,6 @@ def quantize(model: onnx.ModelProto, tensors: list[np.ndarray], method: str = "m
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    if method not in CALIBRATION_METHODS:
-        raise EdgeError(f"calibration method must be one of {CALIBRATION_METHODS}, got {method!r}")
-    if not tensors:
-        raise EdgeError("no calibration frames: int8 needs real frames (--calibration)")
     calib = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
              "percentile": CalibrationMethod.Percentile}[method]
     extra = {"ActivationSymmetric": False, "WeightSymmetric": True}

@@ -17,7 +17,8 @@ FLASH_BYTES = 1024 * 1024
 
 def build_report(spec: MobileNetSpec, info: ModelInfo, fp32: Path, int8: Path | None,
                  calibration: dict | None, verification: dict | None, opts,
-                 timings: dict, mcu: dict | None = None) -> dict:
+                 timings: dict, quantization: dict | None = None,
+                 mcu: dict | None = None) -> dict:
     """Everything a user needs to trust (or distrust) the converted models."""
     foot = spec.footprint_int8()
     files = {"fp32": {"path": str(fp32), "bytes": fp32.stat().st_size}}
@@ -28,6 +29,12 @@ def build_report(spec: MobileNetSpec, info: ModelInfo, fp32: Path, int8: Path | 
         warnings.append("UNTRAINED: random initialisation; predictions are meaningless")
     if int8 is None:
         warnings.append("no --calibration given: no int8 model was built")
+    elif verification is None:
+        warnings.append("int8 not verified: give --verify DIR_OR_VIDEO (or --calibration) to "
+                        "compare it with the file's own answers and with fp32")
+    elif "reference" in verification and verification["reference"] is None:
+        warnings.append("LiteRT is not installed (pip install 'edge[litert]'): the kept int8 "
+                        "was compared with fp32 only, not with the file's own answers")
     if verification and not verification["held_out"]:
         warnings.append("verification reused the calibration frames (no held-out frames): "
                         "agreement is optimistic")
@@ -50,6 +57,7 @@ def build_report(spec: MobileNetSpec, info: ModelInfo, fp32: Path, int8: Path | 
             "fits_sram": foot["peak_activation_bytes"] <= SRAM_BYTES,
             "fits_flash": foot["weight_bytes"] <= FLASH_BYTES,
         },
+        "quantization": quantization,
         "calibration": calibration,
         "verification": verification,
         "mcu": mcu,
@@ -83,6 +91,11 @@ def format_report(report: dict) -> str:
             f"({'fits' if foot['fits_flash'] else 'does NOT fit'} 1 MB flash), "
             f"peak activations {foot['peak_activation_bytes'] / 1024:,.0f} KiB "
             f"({'fits' if foot['fits_sram'] else 'does NOT fit'} 256 KB SRAM)")
+    quant = report.get("quantization")
+    if quant:
+        how = ("the file's own (no calibration): " + quant["weights"] + " weights"
+               if quant["mode"] == "keep" else f"{quant['method']} post-training calibration")
+        lines.append(f"int8        --quantization {quant['mode']}: {how}")
     cal = report.get("calibration")
     if cal:
         skipped = f" ({len(cal['skipped'])} unreadable skipped)" if cal["skipped"] else ""
@@ -96,6 +109,11 @@ def format_report(report: dict) -> str:
             f"({100 * r['top1_agreement']:.1f}%), top-5 overlap {100 * r['top5_overlap']:.1f}%, "
             f"logit cosine mean {r['cosine_mean']:.4f} min {r['cosine_min']:.4f} "
             f"({'held-out' if ver['held_out'] else 'calibration'} frames)")
+    ref = ver.get("reference") if ver else None
+    if ref:
+        lines.append(
+            f"int8 vs file {ref['top1_agree']}/{ref['cases']} top-1 agree with {ref['runtime']} "
+            f"on {ref['file']}, probabilities within {256 * ref['max_prob_diff']:.2f}/256")
     for w in report["warnings"]:
         lines.append(f"WARNING: {w}")
     return "\n".join(lines)

@@ -66,9 +66,11 @@ def _attrs(node: onnx.NodeProto) -> dict:
 
 
 class _Exporter:
-    def __init__(self, model: onnx.ModelProto, input_type: str) -> None:
+    def __init__(self, model: onnx.ModelProto, input_type: str,
+                 logit_scale: float | None = None) -> None:
         self.model = model
         self.input_type = input_type
+        self.logit_scale = logit_scale
         self.inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
         self.producer = {o: n for n in model.graph.node for o in n.output}
         self.consts: dict[str, QConst] = {}
@@ -120,6 +122,13 @@ class _Exporter:
         if len(graph.output) != 1:
             raise self.fail(f"expected one output, found {len(graph.output)}")
         out = graph.output[0].name
+        if out in self.pending:  # float logits (post-training int8): quantize them here
+            if self.logit_scale is None:
+                raise self.fail(f"the output {out} is float; the int8 logits need a scale "
+                                "(chosen from verification frames)")
+            self.qs[out] = self._emit(self.pending.pop(out), self.logit_scale, 0, out)
+            self.notes.append(f"the ONNX model's float logits are int8 here at scale "
+                              f"{self.logit_scale:.4g} (from the verification frames)")
         index = self.acts.get(out, self.qs.get(out))
         if index is None:
             raise self.fail(f"the output {out} is not a quantized tensor")
@@ -171,6 +180,13 @@ class _Exporter:
             self.acts[out] = self.acts[ins[0]]
         elif op == "QuantizeLinear":
             self._quantize(node)
+        elif op == "Add" and ins[0] in self.pending and ins[1] in self.inits \
+                and self.inits[ins[1]].size == 1:
+            # a kept model's nudge so onnxruntime rounds pooled ties half up, as TFLite's
+            # kernels do by themselves
+            self.pending[out] = self.pending[ins[0]]
+            self.notes.append(f"{node.name or out}: rounding nudge dropped (TFLite rounds "
+                              "half up itself)")
         else:
             raise self.fail(f"unsupported operator {op} ({node.name or out})")
 
@@ -351,11 +367,13 @@ class _Exporter:
 
 
 def export_tflite(model: onnx.ModelProto, input_type: str = "int8", description: str = "",
-                  metadata: dict | None = None) -> Export:
+                  metadata: dict | None = None, logit_scale: float | None = None) -> Export:
     """Convert a QDQ int8 ONNX classifier (image -> logits) to a full-integer int8 .tflite.
 
     ``input_type`` "int8" takes pixels as int8 (pixel - 128); "uint8" takes the camera's bytes
-    and adds a QUANTIZE op (and its input tensor to the arena). The output is the int8 logits.
+    and adds a QUANTIZE op (and its input tensor to the arena). The output is the int8 logits;
+    ``logit_scale`` is their scale when the ONNX model's logits are float (post-training
+    int8 ends in a float classifier).
     """
     import json
 
@@ -363,7 +381,7 @@ def export_tflite(model: onnx.ModelProto, input_type: str = "int8", description:
         raise EdgeError(f"input type must be one of {INPUT_TYPES}, got {input_type!r}")
     if [i.name for i in model.graph.input] != [INPUT_NAME]:
         raise EdgeError(f"int8 ONNX -> TFLite: expected one input named {INPUT_NAME}")
-    ex = _Exporter(model, input_type)
+    ex = _Exporter(model, input_type, logit_scale)
     graph = ex.run()
     out = graph.tensors[graph.outputs[0]]
     output = {"name": out.name, "shape": list(out.shape), "dtype": "int8",

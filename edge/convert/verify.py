@@ -1,4 +1,5 @@
-"""int8 against fp32 on held-out frames: top-1 agreement, top-5 overlap, logit cosine."""
+"""int8 against fp32 on held-out frames (top-1 agreement, top-5 overlap, logit cosine), and a
+kept int8 against the quantised TFLite file's own answers (LiteRT, when installed)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.engine import Engine
-from edge.postprocess import top_k
+from edge.postprocess import softmax, top_k
 
 
 def compare(fp32: Path, int8: Path, cases: list[tuple[str, np.ndarray]]) -> dict:
@@ -33,3 +34,66 @@ def compare(fp32: Path, int8: Path, cases: list[tuple[str, np.ndarray]]) -> dict
         "cosine_min": float(np.min([r["cosine"] for r in rows])) if n else None,
         "per_case": rows,
     }
+
+
+def litert_version() -> str | None:
+    """The installed LiteRT's version, or None when it is not installed."""
+    try:
+        import ai_edge_litert
+    except ImportError:
+        return None
+    return getattr(ai_edge_litert, "__version__", "unknown")
+
+
+def tflite_runner(path: Path, normalisation: dict, softmax_output: bool):
+    """A function from a uint8 NHWC pixel tensor to the TFLite file's probabilities as LiteRT
+    computes them (its default XNNPACK delegate): raw pixels into a uint8 input, normalised
+    floats into a float one; a quantised output dequantised; logits through a softmax."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_path=str(path), num_threads=1)
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    mean = np.array(normalisation["mean"], np.float32)
+    std = np.array(normalisation["std"], np.float32)
+
+    def run(pixels: np.ndarray) -> np.ndarray:
+        x = pixels
+        if inp["dtype"] == np.float32:
+            x = (pixels.astype(np.float32) - mean) / std
+        elif inp["dtype"] == np.int8:
+            x = (pixels.astype(np.int16) - 128).astype(np.int8)
+        interp.set_tensor(inp["index"], x)
+        interp.invoke()
+        raw = interp.get_tensor(out["index"])[0]
+        scale, zero = out["quantization"]
+        values = (raw.astype(np.float64) - zero) * scale if scale else raw.astype(np.float64)
+        return values if softmax_output else softmax(values)
+
+    return run
+
+
+def compare_with_tflite(tflite: Path, normalisation: dict, softmax_output: bool, int8: Path,
+                        cases: list[tuple[str, np.ndarray]]) -> dict | None:
+    """The kept int8 against the file it was built from, run by LiteRT: top-1 agreement and
+    the largest probability difference. None when LiteRT is not installed."""
+    version = litert_version()
+    if version is None:
+        return None
+    reference = tflite_runner(tflite, normalisation, softmax_output)
+    ours = Engine(int8, threads=1, warmup=False)
+    rows = []
+    for name, tensor in cases:
+        want = reference(tensor)
+        got = softmax(ours.run(tensor))
+        top1 = int(np.argmax(got))
+        # a uint8 softmax often ties: agreeing is having the file's highest probability
+        rows.append({"case": name, "litert_top1": int(np.argmax(want)), "int8_top1": top1,
+                     "top1_agree": bool(want[top1] == want.max()),
+                     "max_prob_diff": round(float(np.abs(want - got).max()), 6)})
+    n = len(rows)
+    agree = sum(r["top1_agree"] for r in rows)
+    return {"runtime": f"LiteRT {version} (XNNPACK)", "file": Path(tflite).name, "cases": n,
+            "top1_agree": agree, "top1_agreement": agree / n if n else None,
+            "max_prob_diff": max((r["max_prob_diff"] for r in rows), default=None),
+            "per_case": rows}
