@@ -1,43 +1,48 @@
 """Pick the build to run from a folder edge-convert wrote: the faithful one, or the fastest.
 
-The faithful build answers as the checkpoint does: the int8 that kept a quantized
-checkpoint's own quantization, or fp32 for a float checkpoint. int8 is not always faster:
-on CPUs without dot-product instructions (Pi 3, Pi 4, Zero 2 W) it can lose to fp32, and the
-exact uint8 arithmetic of a kept quantization can lose to fp32 too. ``--prefer fastest``
-times both builds here once (remembered in the cache, keyed by both models, the CPU and the
-thread count) and runs the faster; ``--prefer faithful`` runs the faithful one. The default
-is faithful for a quantized checkpoint (its user picked its answers) and fastest for a float
-one. Whenever the build picked is not the faithful one, the note says so and how often the
-two agreed.
+A folder holds up to three builds of one network: fp32 and int8 ONNX (onnxruntime) and the
+int8 ``.tflite`` (LiteRT with XNNPACK). The faithful build answers as the checkpoint does:
+the int8 that kept a quantized checkpoint's own quantization, or fp32 for a float checkpoint.
+Which is fastest depends on the CPU (int8 can lose to fp32 without dot-product instructions;
+LiteRT's int8 kernels beat onnxruntime's on some CPUs and lose on others), so ``--prefer
+fastest`` times every build here once, at the thread count the run will use, remembers the
+verdict in the cache, runs the winner and says by how much. The default is faithful for a
+quantized checkpoint (its user picked its answers) and fastest for a float one. Whenever the
+build picked is not the faithful one, the note says so and how often the two agreed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from edge.engine import Engine, cpu_key
+from edge.engine import cpu_key, open_engine
+from edge.engine_litert import litert_available
 from edge.errors import ModelError
 from edge.fileio import sha256_file, write_bytes_atomic
 from edge.model import ModelInfo, read_model_info
 
 PREFERENCES = ("faithful", "fastest")
+LITERT = "int8-litert"
 
 
 def builds_in(folder: Path) -> dict[str, tuple[Path, ModelInfo]]:
-    """{precision: (path, info)} of the edge models in ``folder``; one network only."""
+    """{"fp32" | "int8" | "int8-litert": (path, info)} of the edge models in ``folder``; one
+    network only."""
     found: dict[str, tuple[Path, ModelInfo]] = {}
     networks = set()
-    for path in sorted(Path(folder).glob("*.onnx")):
+    for path in sorted([*Path(folder).glob("*.onnx"), *Path(folder).glob("*.tflite")]):
         try:
             info = read_model_info(path)
         except ModelError:
             continue
         networks.add((info.alpha, info.resolution, info.classes, info.weights.get("sha256")))
-        found.setdefault(info.precision, (path, info))
+        name = LITERT if path.suffix == ".tflite" else info.precision
+        found.setdefault(name, (path, info))
     if not found:
         raise ModelError(f"{folder}: no edge models in this folder")
     if len(networks) > 1:
@@ -46,24 +51,36 @@ def builds_in(folder: Path) -> dict[str, tuple[Path, ModelInfo]]:
 
 
 def faithful(builds: dict[str, tuple[Path, ModelInfo]]) -> str:
-    """The precision of the build that answers as the checkpoint does."""
+    """The build that answers as the checkpoint does."""
     int8 = builds.get("int8")
     if int8 is not None and (int8[1].quantization or {}).get("mode") == "keep":
         return "int8"
     return "fp32" if "fp32" in builds else next(iter(builds))
 
 
-def _describe(precision: str, info: ModelInfo) -> str:
-    mode = (info.quantization or {}).get("mode")
-    if mode == "keep":
+def describe(name: str, info: ModelInfo) -> str:
+    """What a build is, in words."""
+    if name == LITERT:
+        return "int8 on LiteRT"
+    if (info.quantization or {}).get("mode") == "keep":
         return "int8 with the checkpoint's own quantization"
-    if precision == "fp32" and info.weights.get("note", "").startswith("dequantised"):
+    if name == "fp32" and info.weights.get("note", "").startswith("dequantised"):
         return "fp32 of the dequantised weights"
-    return precision
+    return name
 
 
-def _time(engine: Engine, size: int, seconds: float) -> float:
-    x = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
+def record_path(builds: dict[str, tuple[Path, ModelInfo]], threads: int | None,
+                cache_dir: Path) -> Path:
+    """Where the verdict for these builds on this CPU at this thread count is remembered."""
+    digest = hashlib.sha256("".join(sorted(f"{name}:{sha256_file(path)}" for name, (path, _)
+                                           in builds.items())).encode()).hexdigest()[:24]
+    return Path(cache_dir) / f"builds-{digest}-{cpu_key()}-t{threads or 0}.json"
+
+
+def _time(path: Path, info: ModelInfo, threads: int | None, cache_dir: Path | None,
+          seconds: float) -> float:
+    engine = open_engine(path, threads=threads, cache_dir=cache_dir, info=info)
+    x = np.random.default_rng(0).integers(0, 256, engine.input_shape, dtype=np.uint8)
     times = []
     end = time.perf_counter() + seconds
     while time.perf_counter() < end or len(times) < 5:
@@ -73,27 +90,24 @@ def _time(engine: Engine, size: int, seconds: float) -> float:
     return float(np.median(times)) * 1e3
 
 
-def _measure(fp32: Path, int8: Path, size: int, threads: int | None, cache_dir: Path | None,
-             seconds: float) -> tuple[dict, str]:
-    """({"int8_ms", "fp32_ms"}, "measured now" or "measured earlier on this CPU")."""
-    key = f"{sha256_file(fp32)[:16]}-{sha256_file(int8)[:16]}-{cpu_key()}-t{threads or 0}"
-    record = Path(cache_dir) / f"precision-{key}.json" if cache_dir else None
+def _measure(builds: dict[str, tuple[Path, ModelInfo]], threads: int | None,
+             cache_dir: Path | None, seconds: float) -> tuple[dict[str, float], str]:
+    """({build: median ms}, "measured now" or "measured earlier on this CPU")."""
+    record = record_path(builds, threads, cache_dir) if cache_dir else None
     if record is not None and record.is_file():
         try:
-            return json.loads(record.read_text()), "measured earlier on this CPU"
-        except (OSError, ValueError):
+            return json.loads(record.read_text())["ms"], "measured earlier on this CPU"
+        except (OSError, ValueError, KeyError):
             pass
-    ms = {}
-    for name, path in (("int8", int8), ("fp32", fp32)):
-        ms[name] = _time(Engine(path, threads=threads, cache_dir=cache_dir), size, seconds)
-    verdict = {"int8_ms": ms["int8"], "fp32_ms": ms["fp32"]}
+    ms = {name: _time(path, info, threads, cache_dir, seconds)
+          for name, (path, info) in builds.items()}
     if record is not None:
         try:
             record.parent.mkdir(parents=True, exist_ok=True)
-            write_bytes_atomic(record, json.dumps(verdict).encode())
+            write_bytes_atomic(record, json.dumps({"ms": ms}).encode())
         except OSError:
             pass  # an unwritable cache only costs a re-measurement next time
-    return verdict, "measured now"
+    return ms, "measured now"
 
 
 def _agreement(folder: Path) -> str:
@@ -115,27 +129,34 @@ def choose(folder: Path, threads: int | None, cache_dir: Path | None,
         raise ModelError(f"--prefer must be one of {', '.join(PREFERENCES)}, got {prefer!r}")
     builds = builds_in(folder)
     best = faithful(builds)
-    if set(builds) != {"fp32", "int8"}:
-        precision, (path, _) = next(iter(builds.items()))
-        return path, f"model {path.name} ({precision}: the only build in {folder})"
+    skipped = ""
+    if LITERT in builds and not litert_available()[0]:
+        del builds[LITERT]
+        skipped = "; LiteRT not considered: not installed (pip install 'edge[litert]')"
+    if len(builds) == 1:
+        name, (path, _) = next(iter(builds.items()))
+        return path, f"model {path.name} ({describe(name, builds[name][1])}: the only build " \
+                     f"in {folder}){skipped}"
     if prefer is None:
         prefer = "faithful" if best == "int8" else "fastest"
-    path, info = builds[best]
     if prefer == "faithful":
-        return path, (f"model {path.name}: {_describe(best, info)}, the faithful build "
-                      "(--prefer fastest picks the faster build instead)")
-    (fp32, info), (int8, int8_info) = builds["fp32"], builds["int8"]
-    verdict, how = _measure(fp32, int8, info.resolution, threads, cache_dir, seconds)
-    ratio = verdict["fp32_ms"] / verdict["int8_ms"]
-    picked = "int8" if ratio >= 1.0 else "fp32"
-    if picked == "int8":
-        note = (f"model {int8.name}: {_describe('int8', int8_info)} is {ratio:.2f}x faster "
-                f"than fp32 on this CPU ({how})")
-    else:
-        note = (f"model {fp32.name}: {_describe('fp32', info)}, because int8 is "
-                f"{1 / ratio:.2f}x SLOWER on this CPU ({how}); CPUs without dot-product "
-                "instructions often lose with int8")
-    if picked != best:
-        note += (f"; NOT the faithful build ({_describe(best, builds[best][1])}: "
+        path, info = builds[best]
+        return path, (f"model {path.name}: {describe(best, info)}, the faithful build "
+                      f"(--prefer fastest picks the fastest build instead){skipped}")
+    ms, how = _measure(builds, threads, cache_dir, seconds)
+    picked = min(ms, key=ms.get)
+    path, info = builds[picked]
+    others = ", ".join(f"{describe(n, builds[n][1])} {ms[n] / ms[picked]:.2f}x slower"
+                       for n in sorted(ms, key=ms.get) if n != picked)
+    note = (f"model {path.name}: {describe(picked, info)} is the fastest build on this CPU, "
+            f"{ms[picked]:.2f} ms a frame; {others} ({how})")
+    if picked == "fp32" and "int8" in ms:
+        note += (f"; int8 is {ms['int8'] / ms['fp32']:.2f}x SLOWER here: CPUs without "
+                 "dot-product instructions often lose with int8")
+    if picked != best and not (picked == LITERT and best == "int8"):
+        note += (f"; NOT the faithful build ({describe(best, builds[best][1])}: "
                  f"--prefer faithful runs it){_agreement(folder)}")
-    return builds[picked][0], note
+    elif picked == LITERT and best == "int8":
+        note += ("; the kept int8 as a .tflite: uint8 weights re-expressed as int8, close "
+                 "but not bit-exact (report.json lists re-quantized channels)")
+    return path, note + skipped

@@ -74,11 +74,14 @@ def convert_parser() -> argparse.ArgumentParser:
                         "frames beyond --calibration-samples)")
     p.add_argument("--verify-samples", type=int, default=200, metavar="N")
     p.add_argument("--seed", type=int, default=0, help="seed of the random initialisation")
+    p.add_argument("--tflite", action=argparse.BooleanOptionalAction, default=True,
+                   help="write the int8 model as a full-integer .tflite too, for the LiteRT "
+                        "engine (edge-run picks it when it is faster; default on)")
     mcu = p.add_argument_group("microcontroller (TensorFlow Lite Micro)")
     mcu.add_argument("--mcu", action="store_true",
-                     help="also write the full-integer int8 .tflite and a C bundle for TFLM "
-                          "(model_data.cc/.h, op resolver), with the measured arena; refuses "
-                          "a model that does not fit the target (needs --calibration)")
+                     help="also write a C bundle for TFLM (model_data.cc/.h, op resolver) with "
+                          "the measured arena; refuses a model that does not fit the target "
+                          "(needs an int8 model: --calibration, or a quantized checkpoint)")
     mcu.add_argument("--mcu-target", metavar="PART",
                      help="SRAM/flash preset: cortex-m7 (default: 512K/2M), stm32f746, "
                           "nrf52840, stm32l4r5")
@@ -111,7 +114,7 @@ def _convert(argv: list[str] | None) -> int:
         calibration=args.calibration, calibration_samples=args.calibration_samples,
         calibration_method=args.calibration_method, quantization=args.quantization,
         verify=args.verify,
-        verify_samples=args.verify_samples, seed=args.seed, mcu=args.mcu,
+        verify_samples=args.verify_samples, seed=args.seed, tflite=args.tflite, mcu=args.mcu,
         mcu_input=args.mcu_input, mcu_target=args.mcu_target, mcu_sram=args.mcu_sram,
         mcu_flash=args.mcu_flash)
     if args.explain:

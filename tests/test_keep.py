@@ -10,10 +10,8 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from edge.choice import builds_in, choose
+from edge.choice import builds_in, choose, record_path
 from edge.convert import ConvertOptions, convert
-from edge.engine import cpu_key
-from edge.fileio import sha256_file
 from edge.model import read_model_info
 from edge.postprocess import softmax
 
@@ -203,13 +201,11 @@ def test_prefer_fastest_says_when_it_is_not_the_faithful_build(kept, tmp_path):
     fp32, int8 = builds["fp32"][0], builds["int8"][0]
     path, note = choose(folder, threads=1, cache_dir=None)
     assert path == int8 and "faithful build" in note
-    key = f"{sha256_file(fp32)[:16]}-{sha256_file(int8)[:16]}-{cpu_key()}-t1"
-    (tmp_path / f"precision-{key}.json").write_text(json.dumps({"int8_ms": 1.3,
-                                                                "fp32_ms": 1.0}))
+    record = record_path(builds, 1, tmp_path)
+    record.write_text(json.dumps({"ms": {"int8": 1.3, "fp32": 1.0, "int8-litert": 1.6}}))
     path, note = choose(folder, threads=1, cache_dir=tmp_path, prefer="fastest")
     assert path == fp32 and "NOT the faithful build" in note and "--prefer faithful" in note
-    (tmp_path / f"precision-{key}.json").write_text(json.dumps({"int8_ms": 1.0,
-                                                                "fp32_ms": 1.3}))
+    record.write_text(json.dumps({"ms": {"int8": 1.0, "fp32": 1.3, "int8-litert": 1.6}}))
     path, note = choose(folder, threads=1, cache_dir=tmp_path, prefer="fastest")
     assert path == int8 and "NOT" not in note
 

@@ -4,10 +4,8 @@ import json
 
 import pytest
 
-from edge.choice import builds_in, choose
-from edge.engine import cpu_key
+from edge.choice import builds_in, choose, record_path
 from edge.errors import ModelError
-from edge.fileio import sha256_file
 
 from .conftest import BIN
 
@@ -31,20 +29,35 @@ def folder(tmp_path_factory):
 def test_measures_once_then_remembers(folder, tmp_path):
     path, note = choose(folder, threads=1, cache_dir=tmp_path, seconds=0.1)
     assert path.parent == folder and "measured now" in note
-    assert ("int8 is" in note and "faster" in note) or "fp32, because int8" in note
+    assert "is the fastest build on this CPU" in note and note.count("x slower") == 2
     again, note2 = choose(folder, threads=1, cache_dir=tmp_path, seconds=0.1)
     assert again == path and "measured earlier" in note2
 
 
 def test_picks_fp32_and_says_why_when_int8_is_slower(folder, tmp_path):
     builds = builds_in(folder)
-    fp32, int8 = builds["fp32"][0], builds["int8"][0]
-    key = f"{sha256_file(fp32)[:16]}-{sha256_file(int8)[:16]}-{cpu_key()}-t2"
-    (tmp_path / f"precision-{key}.json").write_text(json.dumps({"int8_ms": 13.0,
-                                                                "fp32_ms": 10.0}))
+    assert set(builds) == {"fp32", "int8", "int8-litert"}
+    record_path(builds, 2, tmp_path).write_text(json.dumps(
+        {"ms": {"int8": 13.0, "fp32": 10.0, "int8-litert": 20.0}}))
     path, note = choose(folder, threads=2, cache_dir=tmp_path)
-    assert path == fp32
+    assert path == builds["fp32"][0]
     assert "int8 is 1.30x SLOWER" in note and "dot-product" in note
+    assert "int8 on LiteRT 2.00x slower" in note and "measured earlier" in note
+
+
+def test_the_litert_build_wins_where_it_is_fastest_and_is_left_out_without_litert(
+        folder, tmp_path, monkeypatch):
+    from edge import choice
+
+    builds = builds_in(folder)
+    record_path(builds, 1, tmp_path).write_text(json.dumps(
+        {"ms": {"int8": 2.0, "fp32": 3.0, "int8-litert": 1.0}}))
+    path, note = choose(folder, threads=1, cache_dir=tmp_path)
+    assert path.suffix == ".tflite" and "int8 on LiteRT is the fastest build" in note
+    assert "int8 2.00x slower" in note and "fp32 3.00x slower" in note
+    monkeypatch.setattr(choice, "litert_available", lambda: (False, "not installed"))
+    path, note = choose(folder, threads=1, cache_dir=tmp_path / "other")
+    assert path.suffix == ".onnx" and "LiteRT not considered: not installed" in note
 
 
 def test_folder_problems(tmp_path):
@@ -64,7 +77,8 @@ def test_edge_run_with_a_folder(folder, tmp_path):
     # whichever build wins here (a timing on a shared machine), the run says which and why,
     # runs that one, and remembers the verdict
     note = next(line for line in proc.stderr.splitlines() if line.startswith("model "))
-    chosen = "int8" if "int8 is" in note and "faster" in note else "fp32"
-    assert "(measured now" in note and f"mobilenet_v1_0.25_64_{chosen}.onnx" in note
-    assert f"mobilenet_v1_0.25_64_{chosen}" in proc.stdout
-    assert list(tmp_path.glob("edge/precision-*.json"))
+    chosen = note.split()[1].rstrip(":")
+    assert "(measured now" in note and chosen.startswith("mobilenet_v1_0.25_64_")
+    engine = "litert" if chosen.endswith(".tflite") else "onnxruntime"
+    assert f"{chosen.rsplit('.', 1)[0]} on {engine}" in proc.stdout
+    assert list(tmp_path.glob("edge/builds-*.json"))

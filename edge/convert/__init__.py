@@ -48,6 +48,7 @@ class ConvertOptions:
     verify_samples: int = 200
     seed: int = 0
     # --mcu: the int8 .tflite + C bundle for TFLM, checked against a part's SRAM and flash
+    tflite: bool = True  # the int8 model as a full-integer .tflite too (LiteRT, TFLM)
     mcu: bool = False
     mcu_input: str = "int8"
     mcu_target: str | None = None
@@ -160,21 +161,30 @@ def convert(opts: ConvertOptions, log=print) -> dict:
         onnx.save(fp32, fp32_path)
         int8 = build_int8(opts, spec, info, weights, fp32, fp32_path, staging, timings)
         int8_path, calibration, verification = int8.path, int8.calibration, int8.verification
-        mcu, outputs = None, []
-        if opts.mcu:
-            if int8_path is None:
-                raise EdgeError("--mcu exports the int8 model: give --calibration frames (a "
-                                "quantized checkpoint keeps its own quantization without)")
-            from edge.convert.mcu import Target, export_mcu
+        mcu = tflite = None
+        outputs: list[Path] = []
+        if opts.mcu and int8_path is None:
+            raise EdgeError("--mcu exports the int8 model: give --calibration frames (a "
+                            "quantized checkpoint keeps its own quantization without)")
+        if int8_path is not None and (opts.mcu or opts.tflite):
+            # imported here: the flatbuffer schema is a large package, only int8 needs it
+            from edge.convert.mcu import Target, export_int8_tflite, export_mcu
 
             t3 = time.perf_counter()
-            mcu, outputs = export_mcu(
-                int8_path, staging, spec, read_model_info(int8_path), Target.create(
-                    opts.mcu_target, opts.mcu_sram, opts.mcu_flash), opts.mcu_input, int8.cases)
-            timings["mcu_s"] = time.perf_counter() - t3
+            int8_info = read_model_info(int8_path)
+            if opts.mcu:
+                mcu, outputs = export_mcu(
+                    int8_path, staging, spec, int8_info, Target.create(
+                        opts.mcu_target, opts.mcu_sram, opts.mcu_flash), opts.mcu_input,
+                    int8.cases)
+            else:
+                _, tflite, path = export_int8_tflite(int8_path, staging, spec, int8_info,
+                                                     "int8", int8.cases)
+                outputs = [path]
+            timings["tflite_s"] = time.perf_counter() - t3
         timings["total_s"] = time.perf_counter() - t0
         report = build_report(spec, info, fp32_path, int8_path, calibration, verification,
-                              opts, timings, int8.quantization, mcu)
+                              opts, timings, int8.quantization, mcu, tflite)
         for path in (fp32_path, int8_path, *outputs):
             if path is not None:
                 _replace(path, out / path.name, staging)

@@ -17,7 +17,7 @@ import onnx
 from edge.convert.mcu_bundle import c_files, compile_check
 from edge.convert.mcu_verify import verify_tflite
 from edge.convert.spec import MobileNetSpec
-from edge.convert.tflite_export import export_tflite
+from edge.convert.tflite_export import Export, export_tflite
 from edge.convert.tflm import measure_arena
 from edge.errors import EdgeError
 from edge.labels import imagenet_labels
@@ -161,40 +161,58 @@ def logit_scale(model: onnx.ModelProto, path: Path,
     return 1.25 * peak / 127 if peak > 0 else 1.0
 
 
+def export_int8_tflite(int8_path: Path, staging: Path, spec: MobileNetSpec, info: ModelInfo,
+                       input_type: str, cases: list[tuple[str, np.ndarray]],
+                       verify: bool = True) -> tuple[Export, dict, Path]:
+    """Write ``<name>.tflite`` (full-integer int8, for LiteRT and TFLM) into ``staging``;
+    return the export, its report section (verified in LiteRT on ``cases`` when ``verify``)
+    and the path."""
+    meta = {**json.loads(info.to_json()), "trained": info.trained}
+    if info.labels is not None and info.labels == imagenet_labels(info.classes):
+        # the runtime has ImageNet's names built in; an MCU's flash has better uses
+        meta.update(labels=None, labels_builtin="imagenet")
+    model = onnx.load(int8_path)
+    export = export_tflite(model, input_type, description=_title(spec, info), metadata=meta,
+                           logit_scale=logit_scale(model, int8_path, cases))
+    path = staging / f"{info.name}.tflite"
+    path.write_bytes(export.tflite)
+    section = {"path": str(path), "bytes": len(export.tflite), "ops": export.ops,
+               "input": export.input, "output": export.output,
+               "requantized_weights": export.requantized, "notes": export.notes,
+               "verification": (verify_tflite(export.tflite, int8_path, cases, input_type,
+                                              export.output, None, with_tflm=False)
+                                if verify and cases else None)}
+    return export, section, path
+
+
+def _title(spec: MobileNetSpec, info: ModelInfo) -> str:
+    return f"MobileNetV1 {spec.alpha:g}-{spec.resolution} int8" + (
+        "" if info.trained else " (UNTRAINED: random weights, predictions are meaningless)")
+
+
 def export_mcu(int8_path: Path, staging: Path, spec: MobileNetSpec, info: ModelInfo,
                target: Target, input_type: str,
                cases: list[tuple[str, np.ndarray]]) -> tuple[dict, list[Path]]:
     """Write ``<name>.tflite`` and the ``<name>_mcu/`` C bundle into ``staging``; return the
     report section and the paths written. Refuses (EdgeError) a model that does not fit."""
-    meta = {**json.loads(info.to_json()), "trained": info.trained}
-    if info.labels is not None and info.labels == imagenet_labels(info.classes):
-        # the runtime has ImageNet's names built in; an MCU's flash has better uses
-        meta.update(labels=None, labels_builtin="imagenet")
-    title = f"MobileNetV1 {spec.alpha:g}-{spec.resolution} int8" + (
-        "" if info.trained else " (UNTRAINED: random weights, predictions are meaningless)")
-    model = onnx.load(int8_path)
-    export = export_tflite(model, input_type, description=title, metadata=meta,
-                           logit_scale=logit_scale(model, int8_path, cases))
+    export, tflite, tflite_path = export_int8_tflite(int8_path, staging, spec, info,
+                                                     input_type, cases, verify=False)
     measured = measure_arena(export.tflite)
     estimate = {"arena_bytes": estimate_arena(spec, input_type),
                 "flash_bytes": estimate_flash(spec), **spec.footprint_int8()}
     arena = measured["arena_bytes"] if measured else estimate["arena_bytes"]
     check_fit(spec, target, arena, len(export.tflite), measured is not None, input_type)
-
-    tflite_path = staging / f"{info.name}.tflite"
-    tflite_path.write_bytes(export.tflite)
     bundle = staging / f"{info.name}_mcu"
     bundle.mkdir()
-    files = c_files(export.tflite, title, int8_path.name, export.input, export.output,
-                    export.ops, spec.classes, info.background, info.trained, arena,
-                    arena_note(measured))
+    files = c_files(export.tflite, _title(spec, info), int8_path.name, export.input,
+                    export.output, export.ops, spec.classes, info.background, info.trained,
+                    arena, arena_note(measured))
     for name, text in files.items():
         (bundle / name).write_text(text)
     report = {
         "target": {"name": target.name, "sram_bytes": target.sram, "flash_bytes": target.flash,
                    "about": target.about},
-        "tflite": {"path": str(tflite_path), "bytes": len(export.tflite), "ops": export.ops,
-                   "input": export.input, "output": export.output},
+        "tflite": {k: tflite[k] for k in ("path", "bytes", "ops", "input", "output")},
         "bundle": {"path": str(bundle), "files": sorted(files)},
         "estimate": estimate,
         "measured": ({**measured, "by": "TFLM interpreter (tflite-micro), x86-64"}

@@ -97,16 +97,17 @@ def compare(runs: dict, reference, cases: list[tuple[str, np.ndarray]], input_dt
 
 
 def verify_tflite(tflite: bytes, onnx_path: Path, cases: list[tuple[str, np.ndarray]],
-                  input_dtype: str, output: dict, arena: int | None) -> dict:
-    """Run the .tflite in TFLM (with ``arena`` bytes) and LiteRT against the ONNX int8 model
-    on ``cases``; says which interpreters were not available."""
+                  input_dtype: str, output: dict, arena: int | None,
+                  with_tflm: bool = True) -> dict:
+    """Run the .tflite in TFLM (with ``arena`` bytes, when ``with_tflm``) and LiteRT against
+    the ONNX int8 model on ``cases``; says which interpreters were not available."""
     runs: dict = {}
     result: dict = {"reference": "int8 ONNX, onnxruntime without graph optimisations",
                     "unavailable": []}
-    if tflm_available() and arena is not None:
+    if with_tflm and tflm_available() and arena is not None:
         runs["tflm"] = _tflm(tflite, arena)
         result["tflm_arena_bytes"] = arena
-    else:
+    elif with_tflm:
         result["unavailable"].append("tflm (pip install tflite-micro; x86-64 only)")
     litert = _litert(tflite)
     if litert is not None:

@@ -18,7 +18,7 @@ FLASH_BYTES = 1024 * 1024
 def build_report(spec: MobileNetSpec, info: ModelInfo, fp32: Path, int8: Path | None,
                  calibration: dict | None, verification: dict | None, opts,
                  timings: dict, quantization: dict | None = None,
-                 mcu: dict | None = None) -> dict:
+                 mcu: dict | None = None, tflite: dict | None = None) -> dict:
     """Everything a user needs to trust (or distrust) the converted models."""
     foot = spec.footprint_int8()
     files = {"fp32": {"path": str(fp32), "bytes": fp32.stat().st_size}}
@@ -60,8 +60,9 @@ def build_report(spec: MobileNetSpec, info: ModelInfo, fp32: Path, int8: Path | 
         "quantization": quantization,
         "calibration": calibration,
         "verification": verification,
+        "tflite": tflite,
         "mcu": mcu,
-        "warnings": warnings + mcu_warnings(mcu),
+        "warnings": warnings + mcu_warnings(mcu) + mcu_warnings(tflite, "int8 .tflite"),
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "environment": {"python": platform.python_version(), "machine": platform.machine(),
                         "onnxruntime": onnxruntime.__version__},
@@ -83,6 +84,8 @@ def format_report(report: dict) -> str:
     for name, f in report["files"].items():
         lines.append(f"{name:<12}{f['bytes'] / 1024:,.0f} KiB  {f['path']}")
     foot = report["footprint_int8"]
+    if report.get("tflite"):
+        lines += format_tflite(report["tflite"], report["tflite"].get("verification"))
     if report.get("mcu"):
         lines += format_mcu(report["mcu"])
     else:
@@ -127,28 +130,31 @@ def _size(n: int) -> str:
     return f"{n:,} B"
 
 
-def mcu_warnings(mcu: dict | None) -> list[str]:
-    """What the MCU export had to change or could not check."""
+def mcu_warnings(mcu: dict | None, what: str = "--mcu") -> list[str]:
+    """What the .tflite export (``--mcu`` or the plain int8 .tflite) had to change or could
+    not check."""
     if not mcu:
         return []
     out = []
-    if mcu["requantized_weights"]:
-        out.append("--mcu: weights not int8 symmetric per channel; the channels whose "
-                   "integers do not fit [-127, 127] were re-quantized for TFLM (zero point 0): "
-                   + ", ".join(mcu["requantized_weights"]))
-    if not mcu["arena_measured"]:
-        out.append("--mcu: tflite-micro is not installed: the arena is the ESTIMATE")
+    if layers := mcu["requantized_weights"]:
+        shown = ", ".join(layers[:3]) + (f" and {len(layers) - 3} more layers (report.json)"
+                                         if len(layers) > 3 else "")
+        out.append(f"{what}: weights not int8 symmetric per channel; the channels whose "
+                   "integers do not fit [-127, 127] were re-quantized for TFLite (zero point "
+                   f"0): {shown}")
+    if "arena_measured" in mcu and not mcu["arena_measured"]:
+        out.append(f"{what}: tflite-micro is not installed: the arena is the ESTIMATE")
     ver = mcu.get("verification") or {}
     for missing in ver.get("unavailable", []):
-        out.append(f"--mcu: not verified in {missing}")
+        out.append(f"{what}: not verified in {missing}")
     for name, r in ver.get("runtimes", {}).items():
         for d in r["disagreements"]:
-            out.append(f"--mcu: {name} top-1 {d['top1']} != ONNX int8 {d['onnx_top1']} on "
+            out.append(f"{what}: {name} top-1 {d['top1']} != ONNX int8 {d['onnx_top1']} on "
                        f"{d['case']} (ONNX's own margin {d['onnx_margin_steps']} steps)")
     if ver and ver.get("litert_all_ops_delegated") is False:
-        out.append("--mcu: LiteRT did not delegate every op to XNNPACK")
-    if mcu.get("compiled") is None:
-        out.append("--mcu: arm-none-eabi-g++ not found: the C bundle was not compiled")
+        out.append(f"{what}: LiteRT did not delegate every op to XNNPACK")
+    if "compiled" in mcu and mcu["compiled"] is None:
+        out.append(f"{what}: arm-none-eabi-g++ not found: the C bundle was not compiled")
     return out
 
 
@@ -168,11 +174,20 @@ def format_mcu(mcu: dict) -> list[str]:
     if compiled:
         rodata = ", ".join(f"{cpu} {c['rodata_bytes']:,} B" for cpu, c in compiled["cpus"].items())
         lines.append(f"  .rodata   {rodata} ({compiled['compiler']})")
-    tfl = mcu["tflite"]
-    lines.append(f"tflite      {tfl['bytes'] / 1024:,.0f} KiB  {tfl['path']}  "
-                 f"({', '.join(tfl['ops'])}; input {tfl['input']['dtype']})")
+    lines += format_tflite(mcu["tflite"], None)
     lines.append(f"C bundle    {mcu['bundle']['path']}/  ({', '.join(mcu['bundle']['files'])})")
-    ver = mcu.get("verification")
+    return lines + _verification_lines(mcu.get("verification"))
+
+
+def format_tflite(tfl: dict, ver: dict | None) -> list[str]:
+    """The int8 .tflite's line, and its verification when it has its own."""
+    return [f"tflite      {tfl['bytes'] / 1024:,.0f} KiB  {tfl['path']}  "
+            f"({', '.join(tfl['ops'])}; input {tfl['input']['dtype']})",
+            *_verification_lines(ver)]
+
+
+def _verification_lines(ver: dict | None) -> list[str]:
+    lines = []
     for name, r in (ver or {}).get("runtimes", {}).items():
         extra = ""
         if name == "litert":
