@@ -20,8 +20,8 @@ def built(tmp_path_factory):
     from edge.convert import ConvertOptions, convert
 
     out = tmp_path_factory.mktemp("litert")
-    report = convert(ConvertOptions(output=out, weights=str(QUANT_025), calibration=PHOTOS,
-                                    mcu=True), log=lambda _: None)
+    report = convert(ConvertOptions(output=out, weights=str(QUANT_025), calibration=PHOTOS),
+                     log=lambda _: None)
     return {"tflite": out / "mobilenet_v1_0.25_128_int8.tflite", "report": report, "out": out}
 
 
@@ -80,7 +80,7 @@ def test_edge_run_on_the_tflite_answers_like_the_reference(built, reference, tmp
         assert r["top"][0]["index"] in [t["index_1001"] for t in top], r["name"]
         assert " " in r["top"][0]["label"] or r["top"][0]["label"].isalpha()
         agree += r["top"][0]["index"] == top[0]["index_1001"]
-    assert agree >= 9  # re-calibrated int8 against the QAT file's own answers
+    assert agree >= 9  # the kept int8 re-expressed for TFLite, against the file's own answers
 
 
 def test_tflite_files_that_are_not_edge_models(tmp_path):
@@ -107,3 +107,9 @@ def test_without_litert_installed_the_error_says_how_to_get_it(built, tmp_path):
     assert proc.returncode == 3, proc.stderr
     assert "pip install 'edge[litert]'" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_the_report_names_the_tflite_where_it_is(built):
+    tflite = built["report"]["tflite"]
+    assert tflite["path"] == str(built["tflite"]) and built["tflite"].is_file()
+    assert tflite["verification"]["runtimes"]["litert"]["cases"] == 24

@@ -4,7 +4,10 @@
 Networks (the same weights everywhere):
   1.0-224 and 0.25-128: the LiteRT peer files in ../shared/data/peers (random weights, LiteRT's
       own best int8); ours are converted from the peers' float files and calibrated on the
-      shared photos;
+      bundled photos. In the int8 rows "edge engine" is what ``edge-run --model DIR --prefer
+      fastest`` runs (the fastest of our fp32, int8 and int8 .tflite builds, measured here),
+      "litert ours" is LiteRT on our exported .tflite, and "best peer" is the faster of LiteRT
+      on its own int8 file and bare onnxruntime on our int8;
   QAT 0.25-128 and 0.5-160: LiteRT runs the shared uint8 quantization-aware-trained files;
       ours are converted from the same files (dequantised) and quantized by edge-convert.
 For each: latency percentiles and throughput back to back, CPU-ms per frame back to back and
@@ -34,8 +37,9 @@ from pathlib import Path
 import numpy as np
 
 from edge.bench import paced_cpu_ms
+from edge.choice import choose
 from edge.convert import ConvertOptions, convert
-from edge.engine import Engine
+from edge.engine import open_engine
 from edge.machine import cpu_features
 from edge.model import read_model_info
 from edge.pipeline import Options, Pipeline
@@ -104,7 +108,7 @@ def ort_step(path: Path, threads: int, spin: bool = False) -> Callable[[], None]
 
 def engine_step(path: Path, threads: int, spin: bool = False) -> Callable[[], None]:
     info = read_model_info(path)
-    engine = Engine(path, threads=threads, spin=spin, cache_dir=None, info=info)
+    engine = open_engine(path, threads=threads, spin=spin, cache_dir=None, info=info)
     x = np.random.default_rng(0).integers(0, 256, (1, info.resolution, info.resolution, 3),
                                           dtype=np.uint8)
     return lambda: engine.run(x)
@@ -114,7 +118,7 @@ def pipeline_step(path: Path, threads: int) -> Callable[[int], None]:
     """Our full pipeline (capture thread, one-frame slot, preprocessing, postprocessing,
     reporting thread) replaying n in-memory frames at the model's size as fast as possible."""
     info = read_model_info(path)
-    engine = Engine(path, threads=threads, spin=False, cache_dir=None, info=info)
+    engine = open_engine(path, threads=threads, spin=False, cache_dir=None, info=info)
 
     def batch(n: int) -> None:
         source = SyntheticSource(info.resolution, info.resolution, count=n)
@@ -142,10 +146,13 @@ def measure(r: Runner, n: int) -> None:
 
 
 def build_ours(workdir: Path, float_file: Path) -> dict[str, Path]:
-    report = convert(ConvertOptions(output=workdir / float_file.stem, weights=str(float_file),
+    """fp32, int8 and the int8 .tflite in one folder (``folder``), as edge-convert writes."""
+    folder = workdir / float_file.stem
+    report = convert(ConvertOptions(output=folder, weights=str(float_file),
                                     calibration=DATA / "photos", quantization="recalibrate"),
                      log=lambda _: None)
-    return {k: Path(v["path"]) for k, v in report["files"].items()}
+    return {**{k: Path(v["path"]) for k, v in report["files"].items()},
+            "tflite": Path(report["tflite"]["path"]), "folder": folder}
 
 
 def main() -> int:
@@ -171,18 +178,27 @@ def main() -> int:
                                                    ("int8", int8_file, ours["int8"])):
                     if name.startswith("QAT") and precision == "fp32":
                         continue
+                    # int8: what edge-run --model DIR runs, the fastest build measured here
+                    chosen = onnx_file if precision == "fp32" else choose(
+                        ours["folder"], t, None, prefer="fastest")[0]
                     runners += [
                         Runner(name, "litert", precision, t, litert_step(lite, t)),
                         Runner(name, "onnxruntime", precision, t, ort_step(onnx_file, t)),
-                        Runner(name, "edge engine", precision, t, engine_step(onnx_file, t)),
-                        Runner(name, "edge pipeline", precision, t, pipeline_step(onnx_file, t)),
+                        *([Runner(name, "litert ours", precision, t,
+                                  litert_step(ours["tflite"], t))]
+                          if precision == "int8" and not name.startswith("QAT") else []),
+                        Runner(name, "edge engine", precision, t, engine_step(chosen, t)),
+                        Runner(name, "edge pipeline", precision, t, pipeline_step(chosen, t)),
                     ]
                     if not args.no_paced:
                         paced = {"litert": litert_step(lite, t),
                                  "onnxruntime": ort_step(onnx_file, t, spin=True),
-                                 "edge engine": engine_step(onnx_file, t, spin=False)}
-                        for r in runners[-4:-1]:
-                            r.paced_cpu_ms = paced_cpu_ms(paced[r.runtime], fps=30.0, seconds=2.0)
+                                 "edge engine": engine_step(chosen, t, spin=False)}
+                        for r in runners:
+                            if r.network == name and r.precision == precision and \
+                                    r.threads == t and r.runtime in paced:
+                                r.paced_cpu_ms = paced_cpu_ms(paced[r.runtime], fps=30.0,
+                                                              seconds=2.0)
         for r in runners:  # warm-up
             measure(r, 20)
             r.latencies.clear()
@@ -224,6 +240,8 @@ def print_table(results: list[dict]) -> None:
         vs_lite = f"{r['p50_ms'] / lite['p50_ms']:.2f}x" if lite and r is not lite else ""
         vs_ort = f"{r['p50_ms'] / bare['p50_ms']:.2f}x" \
             if bare and r["runtime"].startswith("edge") else ""
+        if lite and bare and r["runtime"] == "edge engine":
+            vs_ort += f"  ({r['p50_ms'] / min(lite['p50_ms'], bare['p50_ms']):.2f}x best peer)"
         paced = f"{r['paced30_cpu_ms']:.2f}" if r["paced30_cpu_ms"] is not None else "-"
         print(f"{r['network']:<14}{r['precision']:<6}{r['threads']:>4}{r['runtime']:>15}"
               f"{r['p50_ms']:>9.3f}{r['p99_ms']:>9.3f}{r['fps']:>9.1f}{r['cpu_ms']:>8.2f}"

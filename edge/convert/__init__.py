@@ -189,7 +189,7 @@ def convert(opts: ConvertOptions, log=print) -> dict:
             if path is not None:
                 _replace(path, out / path.name, staging)
         for entry in (*report["files"].values(), *(
-                (mcu["tflite"], mcu["bundle"]) if mcu else ())):
+                (mcu["tflite"], mcu["bundle"]) if mcu else ()), *((tflite,) if tflite else ())):
             entry["path"] = str(out / Path(entry["path"]).name)
         write_bytes_atomic(out / "report.json", (json.dumps(report, indent=2) + "\n").encode())
         return report
