@@ -192,6 +192,7 @@ class Pipeline:
                     sink.error = f"failed: {exc.__class__.__name__}: {exc}"
                     self._active_sinks = [s for s in self._active_sinks if s is not sink]
             self._delivered += 1
+            time.sleep(0)  # let the inference thread have the GIL back between results
         self.first_result.set()
 
     # -- the run --------------------------------------------------------------------------
