@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,9 +14,23 @@ from edge.config import DEFAULT_PATH as DEFAULT_CONFIG
 from edge.errors import EdgeError
 
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
-def _run(main: Callable[[list[str] | None], int], argv: list[str] | None) -> int:
+class _Terminated(BaseException):
+    """SIGTERM, raised where the program is, so cleanup runs as for Ctrl-C."""
+
+
+def _terminate(signum, _frame) -> None:
+    raise _Terminated
+
+
+def _run(main: Callable[[list[str] | None], int], argv: list[str] | None,
+         terminate_cleanly: bool = False) -> int:
+    """``terminate_cleanly``: SIGTERM unwinds like Ctrl-C (staging folders and temporary
+    files removed) instead of killing the process where it stands."""
+    if terminate_cleanly:
+        signal.signal(signal.SIGTERM, _terminate)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # OpenCV and its FFmpeg print decoder chatter to stderr; our errors say what matters in
     # one line. Read when cv2 first opens a capture, so set before any is opened.
@@ -35,6 +50,9 @@ def _run(main: Callable[[list[str] | None], int], argv: list[str] | None) -> int
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except _Terminated:
+        print(f"{prog}: terminated (SIGTERM); nothing half-written was left", file=sys.stderr)
+        return EXIT_TERMINATED
 
 
 def convert_parser() -> argparse.ArgumentParser:
@@ -101,7 +119,7 @@ def convert_parser() -> argparse.ArgumentParser:
 def _convert(argv: list[str] | None) -> int:
     import json
 
-    from edge.convert import ConvertOptions, convert, resolve_spec
+    from edge.convert import ConvertOptions, check_bounds, convert, resolve_spec
     from edge.convert.download import load_weights
     from edge.convert.report import format_report
     from edge.convert.spec import explain
@@ -118,6 +136,7 @@ def _convert(argv: list[str] | None) -> int:
         mcu_input=args.mcu_input, mcu_target=args.mcu_target, mcu_sram=args.mcu_sram,
         mcu_flash=args.mcu_flash)
     if args.explain:
+        check_bounds(args.alpha, args.resolution, args.classes)
         weights = load_weights(args.weights, args.sha256) if args.weights else None
         try:
             print(explain(resolve_spec(weights, opts)))
@@ -134,7 +153,7 @@ def _convert(argv: list[str] | None) -> int:
 
 def convert_main(argv: list[str] | None = None) -> int:
     """Entry point of ``edge-convert``."""
-    return _run(_convert, argv)
+    return _run(_convert, argv, terminate_cleanly=True)
 
 
 def run_parser() -> argparse.ArgumentParser:
@@ -363,7 +382,7 @@ def _write_outputs(args: argparse.Namespace, report: dict, plot) -> None:
 
 def bench_main(argv: list[str] | None = None) -> int:
     """Entry point of ``edge-bench``."""
-    return _run(_bench, argv)
+    return _run(_bench, argv, terminate_cleanly=True)
 
 
 def run_main(argv: list[str] | None = None) -> int:

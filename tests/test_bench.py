@@ -26,7 +26,8 @@ def pair(tmp_path_factory):
         cv2.imwrite(str(frames / f"{i}.png"), cv2.add(colour_bands(320, 240, i * 40), noise))
     out = tmp_path_factory.mktemp("pair")
     report = convert(ConvertOptions(output=out, alpha=0.25, resolution=64, classes=10,
-                                    calibration=frames), log=lambda _: None)
+                                    calibration=frames, calibration_samples=4),
+                     log=lambda _: None)
     return report["files"]["fp32"]["path"], report["files"]["int8"]["path"]
 
 

@@ -114,3 +114,65 @@ def test_recorded_frames_are_on_disk_before_they_are_named_or_listed(tmp_path):
                       and i > renamed)
         assert events.index(("write", tmp)) < synced < renamed < listed
     assert ("fsync", manifest) in events and ("fsync", str(log)) in events
+
+
+@pytest.mark.parametrize("flag", ["--alpha 1000", "--alpha inf", "--alpha nan",
+                                  "--classes 100000000", "--resolution 100000"])
+def test_sizes_out_of_bounds_are_refused_with_what_they_would_cost(tmp_path, flag):
+    proc = subprocess.run([str(BIN / "edge-convert"), *flag.split(), "-o", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    err = proc.stderr.strip().splitlines()[-1]
+    assert err.startswith(f"edge-convert: error: {flag} is out of bounds")
+    if "inf" not in flag and "nan" not in flag:
+        assert "parameters" in err and "of activations per frame" in err
+
+
+def test_calibration_with_too_few_readable_frames_is_an_error_unless_asked_for(tmp_path):
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    (folder / "good.jpg").write_bytes((PHOTOS / "parrot.jpg").read_bytes())
+    for i in range(11):
+        (folder / f"broken{i}.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    base = [str(BIN / "edge-convert"), "--alpha", "0.25", "--resolution", "64",
+            "--calibration", str(folder)]
+    proc = subprocess.run([*base, "-o", str(tmp_path / "a")], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and "only 1 readable calibration frame (11 unreadable " \
+        "skipped); int8 needs at least 8 (--calibration-samples 1 accepts it)" in proc.stderr
+    assert not list((tmp_path / "a").iterdir())
+    proc = subprocess.run([*base, "--calibration-samples", "1", "-o", str(tmp_path / "b")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = subprocess.run([*base[:-1], str(empty), "-o", str(tmp_path / "c")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "no image files" in proc.stderr
+
+
+def test_sigterm_during_a_conversion_cleans_up_like_ctrl_c(tmp_path):
+    """Mid-quantization: onnxruntime's calibrator has its files in $TMPDIR and the models are
+    in a staging folder inside --output; SIGTERM leaves neither."""
+    import os
+    import signal
+    import time
+
+    tmp, out = tmp_path / "tmp", tmp_path / "out"
+    tmp.mkdir()
+    proc = subprocess.Popen([str(BIN / "edge-convert"), "--alpha", "1.0", "--resolution", "224",
+                             "--calibration", str(PHOTOS), "--calibration-method", "minmax",
+                             "-o", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "TMPDIR": str(tmp)})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(tmp.glob("edge-quant-*/*")):
+        time.sleep(0.02)
+    assert any(tmp.glob("edge-quant-*/*")), "the quantizer never wrote its temporary files"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "edge-convert: terminated (SIGTERM); nothing " \
+                                            "half-written was left"
+    # .ses: onnxruntime's native library writes it in $TMPDIR on import and keeps it
+    assert [p.name for p in tmp.iterdir() if p.name != ".ses"] == []
+    assert list(out.iterdir()) == []

@@ -22,7 +22,7 @@ def folder(tmp_path_factory):
         cv2.imwrite(str(frames / f"{i}.png"), colour_bands(160, 120, i * 50))
     out = tmp_path_factory.mktemp("both")
     convert(ConvertOptions(output=out, alpha=0.25, resolution=64, classes=10,
-                           calibration=frames), log=lambda _: None)
+                           calibration=frames, calibration_samples=4), log=lambda _: None)
     return out
 
 

@@ -6,6 +6,7 @@ spec (layer table) -> weights (import or random) -> build (ONNX) -> quantize -> 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -21,7 +22,7 @@ from edge.convert.download import load_weights
 from edge.convert.int8 import QUANTIZATION_MODES, build_int8, quantization_mode
 from edge.convert.quantize import CALIBRATION_METHODS
 from edge.convert.report import build_report
-from edge.convert.spec import MobileNetSpec
+from edge.convert.spec import MIN_RESOLUTION, MobileNetSpec
 from edge.convert.weights import TF_NORMALISATION, Weights, random_weights
 from edge.errors import EdgeError
 from edge.fileio import write_bytes_atomic
@@ -56,14 +57,39 @@ class ConvertOptions:
     mcu_flash: str | None = None
 
 
+MAX_ALPHA, MAX_RESOLUTION, MAX_CLASSES = 4.0, 2048, 100_000
+
+
+def check_bounds(alpha: float | None, resolution: int | None, classes: int | None) -> None:
+    """Refuse sizes out of bounds before anything is allocated, saying what they would cost
+    (a 1000-wide MobileNetV1 asks numpy for 15 GiB, a 100000-pixel input OpenCV for 30 GB)."""
+    checks = (("--alpha", alpha, 0, MAX_ALPHA, "> 0 and <= 4"),
+              ("--resolution", resolution, MIN_RESOLUTION, MAX_RESOLUTION,
+               f">= {MIN_RESOLUTION} and <= {MAX_RESOLUTION}"),
+              ("--classes", classes, 1, MAX_CLASSES, f">= 1 and <= {MAX_CLASSES:,}"))
+    for flag, value, low, high, allowed in checks:
+        if value is None:
+            continue
+        if not math.isfinite(value) or value > high or value < low or \
+                (flag == "--alpha" and value <= 0):
+            cost = ""
+            if math.isfinite(value) and value > high:
+                spec = MobileNetSpec.create(alpha or 1.0, resolution or 224, classes or 1001)
+                foot = spec.footprint_int8()
+                cost = (f": {spec.params / 1e6:,.0f} M parameters ({_size(4 * spec.params)} as "
+                        f"fp32), {_size(4 * foot['peak_activation_bytes'])} of activations "
+                        "per frame")
+            shown = f"{value:g}" if isinstance(value, float) else str(value)
+            raise EdgeError(f"{flag} {shown} is out of bounds ({allowed}){cost}")
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.0f} MiB"
+
+
 def _validate(opts: ConvertOptions) -> None:
     """Cheap checks before any expensive work starts."""
-    if opts.alpha is not None and not opts.alpha > 0:
-        raise EdgeError(f"--alpha must be > 0, got {opts.alpha}")
-    if opts.resolution is not None and opts.resolution < 32:
-        raise EdgeError(f"--resolution must be >= 32, got {opts.resolution}")
-    if opts.classes is not None and opts.classes < 1:
-        raise EdgeError(f"--classes must be >= 1, got {opts.classes}")
+    check_bounds(opts.alpha, opts.resolution, opts.classes)
     if opts.quantization is not None and opts.quantization not in QUANTIZATION_MODES:
         raise EdgeError(f"--quantization must be one of {', '.join(QUANTIZATION_MODES)}")
     if opts.calibration_method is not None and opts.calibration_method not in \

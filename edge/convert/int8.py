@@ -27,6 +27,7 @@ from edge.model import ModelInfo
 from edge.preprocess import CROP_MODES
 
 QUANTIZATION_MODES = ("keep", "recalibrate")
+MIN_CALIBRATION_FRAMES = 8
 
 
 @dataclass
@@ -138,6 +139,14 @@ def _calibration_sets(opts, size: int) -> tuple[FrameSet, int, dict]:
     wanted = opts.calibration_samples + (0 if opts.verify else opts.verify_samples)
     frames = load_frames(opts.calibration, size, CROP_MODES, wanted)
     calib_n = min(opts.calibration_samples, len(frames.names))
+    enough = min(MIN_CALIBRATION_FRAMES, opts.calibration_samples)
+    if calib_n < enough:  # one good photo among eleven broken ones is no calibration
+        skipped = f" ({len(frames.skipped)} unreadable skipped)" if frames.skipped else ""
+        frames_word = "frame" if calib_n == 1 else "frames"
+        raise EdgeError(f"{opts.calibration}: only {calib_n} readable calibration "
+                        f"{frames_word}{skipped}; int8 needs at least {enough} "
+                        f"(--calibration-samples {calib_n} accepts "
+                        f"{'it' if calib_n == 1 else 'them'})")
     if opts.verify is not None:
         cases = load_frames(opts.verify, size, CROP_MODES, opts.verify_samples).cases()
         source, held_out = str(opts.verify), True

@@ -22,7 +22,7 @@ import onnx
 
 from edge.convert.spec import MobileNetSpec
 from edge.convert.weights import Weights
-from edge.errors import EdgeError
+from edge.errors import EdgeError, SourceError
 from edge.model import INPUT_NAME, ModelInfo
 from edge.preprocess import CROP_MODES, to_input
 from edge.sources.replay import open_replay
@@ -62,13 +62,16 @@ def load_frames(path: Path, size: int, crops: tuple[str, ...] = CROP_MODES,
     in every crop mode with the runtime's own code."""
     names: list[str] = []
     tensors: list[dict[str, np.ndarray]] = []
-    with open_replay(path) as source:
-        for frame in source:
-            tensors.append({c: to_input(frame.image, frame.order, size, c) for c in crops})
-            names.append(frame.name)
-            if limit is not None and len(names) >= limit:
-                break
-        skipped = list(source.skipped_names)
+    try:
+        with open_replay(path) as source:
+            for frame in source:
+                tensors.append({c: to_input(frame.image, frame.order, size, c) for c in crops})
+                names.append(frame.name)
+                if limit is not None and len(names) >= limit:
+                    break
+            skipped = list(source.skipped_names)
+    except SourceError as exc:  # bad input to a conversion, not a camera failing
+        raise EdgeError(str(exc)) from exc
     if not names:
         detail = f" ({len(skipped)} unreadable files skipped)" if skipped else ""
         raise EdgeError(f"{path}: no readable frames{detail}")
