@@ -2,12 +2,13 @@
 # Install edge as a systemd service on Raspberry Pi OS (64-bit). Idempotent: run it again to
 # upgrade; your /etc/edge/edge.toml is never overwritten.
 #
-#   sudo deploy/install.sh [--model FILE.onnx] [--no-start] [--dry-run]
+#   sudo deploy/install.sh [--model FILE.onnx|DIR] [--litert] [--no-start] [--dry-run]
 #   sudo deploy/install.sh --uninstall [--purge]     # --purge also deletes config and data
 #
 # What it does: apt packages (python3-picamera2 comes only from apt), a venv in /opt/edge with
-# --system-site-packages (so it sees picamera2), this package, the config, the model, the
-# systemd units; then enables and starts edge-run.service.
+# --system-site-packages (so it sees picamera2), this package (--litert: with the LiteRT engine),
+# the config, the model (a file, or the folder edge-convert wrote: then edge-run picks the
+# build), the systemd units; then enables and starts edge-run.service.
 # For tests: EDGE_ROOT prefixes every path, EDGE_APT_GET and EDGE_SYSTEMCTL replace the tools,
 # EDGE_PIP_ARGS adds pip options, EDGE_ARCH stands in for `uname -m`.
 set -euo pipefail
@@ -26,7 +27,7 @@ DATA_DIRS=("$ROOT/var/lib/edge" "$ROOT/var/lib/private/edge" "$ROOT/var/log/edge
            "$ROOT/var/log/private/edge")
 APT_PACKAGES=(python3-venv python3-pip python3-picamera2 v4l-utils)
 
-DRY_RUN=0 UNINSTALL=0 PURGE=0 START=1 MODEL=""
+DRY_RUN=0 UNINSTALL=0 PURGE=0 START=1 MODEL="" EXTRAS=""
 usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -34,7 +35,8 @@ while [ $# -gt 0 ]; do
         --uninstall) UNINSTALL=1 ;;
         --purge) PURGE=1 ;;
         --no-start) START=0 ;;
-        --model) MODEL=${2:?--model needs a file}; shift ;;
+        --model) MODEL=${2:?--model needs a file or folder}; shift ;;
+        --litert) EXTRAS="[litert]" ;;
         -h|--help) usage; exit 0 ;;
         *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -70,7 +72,7 @@ install_files() {
     else
         echo "= venv $VENV exists"
     fi
-    step "$VENV/bin/pip" install --quiet "${PIP_ARGS[@]}" "$SRC"
+    step "$VENV/bin/pip" install --quiet "${PIP_ARGS[@]}" "$SRC$EXTRAS"
     step install -m 0644 "$SRC/README.md" "$PREFIX/README.md"
     if [ -e "$CONF_DIR/edge.toml" ]; then
         echo "= $CONF_DIR/edge.toml exists: kept (the new example is $CONF_DIR/edge.toml.example)"
@@ -78,7 +80,15 @@ install_files() {
     else
         step install -m 0644 "$SRC/deploy/edge.toml" "$CONF_DIR/edge.toml"
     fi
-    if [ -n "$MODEL" ]; then
+    if [ -n "$MODEL" ] && [ -d "$MODEL" ]; then
+        step rm -rf "$PREFIX/models/model"
+        step mkdir -p "$PREFIX/models/model"
+        for build in "$MODEL"/*.onnx "$MODEL"/*.tflite "$MODEL"/report.json; do
+            if [ -e "$build" ]; then step install -m 0644 "$build" "$PREFIX/models/model/"; fi
+        done
+        echo "= a model folder: set model = \"/opt/edge/models/model\" in $CONF_DIR/edge.toml" \
+             "and edge-run picks its build (prefer = \"fastest\" times them on this device)"
+    elif [ -n "$MODEL" ]; then
         step install -m 0644 "$MODEL" "$PREFIX/models/model.onnx"
     elif [ ! -e "$PREFIX/models/model.onnx" ]; then
         echo "! no model yet: convert one with edge-convert and install it as" \

@@ -78,6 +78,25 @@ def test_dry_run_prints_every_step_and_changes_nothing(sandbox):
     assert not calls.exists() and list(root.iterdir()) == []
 
 
+def test_a_model_folder_and_the_litert_extra(sandbox, tmp_path):
+    """The folder edge-convert wrote is installed whole (its builds, report.json and nothing
+    else), so edge-run can pick among them; --litert installs the LiteRT engine's extra."""
+    root, _, env = sandbox
+    folder = tmp_path / "out"
+    folder.mkdir()
+    for name in ("m_fp32.onnx", "m_int8.onnx", "m_int8.tflite", "report.json", "notes.txt"):
+        (folder / name).write_text(name)
+    proc = install(env, "--dry-run", "--litert", "--model", folder)
+    assert proc.returncode == 0, proc.stderr
+    pip = next(line for line in proc.stdout.splitlines() if "pip install" in line)
+    assert pip.endswith("[litert]")
+    proc = install(env, "--model", folder)
+    assert proc.returncode == 0, proc.stderr
+    installed = sorted(p.name for p in (root / "opt/edge/models/model").iterdir())
+    assert installed == ["m_fp32.onnx", "m_int8.onnx", "m_int8.tflite", "report.json"]
+    assert 'model = "/opt/edge/models/model"' in proc.stdout
+
+
 def test_uninstall_keeps_recordings_unless_purged(sandbox):
     root, calls, env = sandbox
     assert install(env, "--no-start").returncode == 0
