@@ -91,8 +91,18 @@ def build_model(spec: MobileNetSpec, weights: Weights, info: ModelInfo,
                                   const("Logits/bias", fc_b)], [OUTPUT_NAME],
                          name="Logits", transB=1),
     ]
+    return finish_model(nodes, inits, f"mobilenet_v1_{spec.alpha:g}_{r}", spec, info,
+                        f"MobileNetV1 {spec.alpha:g}-{r}, {spec.classes} classes, weights: "
+                        f"{weights.source.get('note', weights.source.get('kind'))}")
+
+
+def finish_model(nodes: list[onnx.NodeProto], inits: list[TensorProto], name: str,
+                 spec: MobileNetSpec, info: ModelInfo, doc: str) -> onnx.ModelProto:
+    """The edge contract around a graph's nodes (uint8 ``image`` in, float ``logits`` out),
+    opset and IR version, metadata, and onnx's full check."""
+    r = spec.resolution
     graph = helper.make_graph(
-        nodes, f"mobilenet_v1_{spec.alpha:g}_{r}",
+        nodes, name,
         [helper.make_tensor_value_info(INPUT_NAME, TensorProto.UINT8, [1, r, r, 3])],
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, [1, spec.classes])],
         initializer=inits,
@@ -100,8 +110,7 @@ def build_model(spec: MobileNetSpec, weights: Weights, info: ModelInfo,
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               producer_name="edge", producer_version=__version__)
     model.ir_version = IR_VERSION
-    model.doc_string = (f"MobileNetV1 {spec.alpha:g}-{r}, {spec.classes} classes, weights: "
-                        f"{weights.source.get('note', weights.source.get('kind'))}")
+    model.doc_string = doc
     set_metadata(model, info)
     onnx.checker.check_model(model, full_check=True)
     return model

@@ -20,8 +20,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edge import __version__
-from edge.convert.build import IR_VERSION, OPSET, set_metadata
+from edge.convert.build import finish_model
 from edge.convert.import_quant import QLayer, QParams, Quantization
 from edge.convert.spec import MobileNetSpec
 from edge.errors import EdgeError
@@ -153,21 +152,11 @@ def build_kept(spec: MobileNetSpec, quant: Quantization, normalisation: dict,
                                       transB=1))
         qdq(activation("Logits/gemm", fc, "Logits"), fc.output, "Logits/out", OUTPUT_NAME)
 
-    graph = helper.make_graph(
-        nodes, f"mobilenet_v1_{spec.alpha:g}_{r}_int8{'_kept' if kept else ''}",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.UINT8, [1, r, r, 3])],
-        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, [1, spec.classes])],
-        initializer=inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="edge", producer_version=__version__)
-    model.ir_version = IR_VERSION
-    model.doc_string = (f"MobileNetV1 {spec.alpha:g}-{r}, {spec.classes} classes, int8 " + (
-        "with the quantization the TFLite file was trained with (kept, not recalibrated)"
-        if kept else "post-training quantization"))
-    set_metadata(model, info)
-    onnx.checker.check_model(model, full_check=True)
-    return model
+    return finish_model(
+        nodes, inits, f"mobilenet_v1_{spec.alpha:g}_{r}_int8{'_kept' if kept else ''}", spec,
+        info, f"MobileNetV1 {spec.alpha:g}-{r}, {spec.classes} classes, int8 " + (
+            "with the quantization the TFLite file was trained with (kept, not recalibrated)"
+            if kept else "post-training quantization"))
 
 
 def differences(quant: Quantization, spec: MobileNetSpec) -> list[str]:
