@@ -8,9 +8,7 @@ Names follow Prometheus conventions: base units in the name (seconds, bytes, her
 from __future__ import annotations
 
 import logging
-import threading
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import ssl
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -21,8 +19,10 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from edge.errors import EdgeError
+from edge.sinks.auth import Credentials
 from edge.sinks.base import Sink
+from edge.sinks.httpwire import Request, Response
+from edge.sinks.webserver import Limits, WebServer
 from edge.telemetry.thermal import THROTTLE_BITS
 
 log = logging.getLogger(__name__)
@@ -129,44 +129,34 @@ def metrics_route(stats):
 
 
 class MetricsSink(Sink):
-    """``/metrics`` alone on its own address (``--metrics``), apart from the web page."""
+    """``/metrics`` alone on its own address (``--metrics``), apart from the web page; the
+    same bounded server, with a bearer token and/or the web password when configured."""
 
     name = "metrics"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 9464) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 9464,
+                 limits: Limits | None = None, credentials: Credentials | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self._route = None
-        sink = self
+        self.server = WebServer(host, port, {"/metrics": self._serve}, flag="--metrics",
+                                limits=limits or Limits(16, 0), credentials=credentials,
+                                bearer_paths=frozenset({"/metrics"}), tls=tls, name="metrics")
+        self.url = self.server.url + "metrics"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                if self.path.split("?", 1)[0] != "/metrics" or sink._route is None:
-                    self.send_error(HTTPStatus.NOT_FOUND)
-                    return
-                body, ctype = sink._route()
-                self.send_response(HTTPStatus.OK)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    @property
+    def error(self) -> str | None:
+        return self.server.error
 
-            def log_message(self, fmt, *args):
-                log.debug("%s " + fmt, self.address_string(), *args)
+    def alive(self) -> bool:
+        return self.server.alive()
 
-        try:
-            self.server = ThreadingHTTPServer((host, port), Handler)
-        except OSError as exc:
-            raise EdgeError(f"--metrics {host}:{port}: cannot listen ({exc.strerror})") from exc
-        self.server.daemon_threads = True
-        host, port = self.server.server_address[:2]
-        self.url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/metrics"
-        self._thread = threading.Thread(target=self.server.serve_forever, name="metrics",
-                                        daemon=True)
+    async def _serve(self, _request: Request) -> Response:
+        body, ctype = self._route()
+        return Response(200, body, ctype)
 
     def open(self, view) -> None:
         self._route = metrics_route(view.stats)
-        self._thread.start()
+        self.server.start()
 
     def close(self) -> None:
-        if self._thread.is_alive():
-            self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()
