@@ -130,7 +130,7 @@ SETTINGS: tuple[Setting, ...] = (
       help="longest wait between attempts to reopen a lost camera (default 30)"),
     S("http", str, metavar="[HOST:]PORT",
       help="serve the live page, /stream.mjpg and /stats (binds 127.0.0.1 unless a host is "
-           "given)"),
+           "given; any other address needs --http-password-file)"),
     S("window", bool, help="OpenCV window (default: when a display and a GUI OpenCV exist)"),
     S("results", Path, metavar="FILE.jsonl", help="append one JSON line per processed frame"),
     S("results_max_mb", float, metavar="MB", minimum=0, above=True,

@@ -99,14 +99,15 @@ def test_password_check_does_the_same_work_whatever_is_wrong():
         "wrong user": ("admin", PASSWORD), "wrong password": (USER, PASSWORD[:-1] + "X"),
         "both wrong": ("nobody", "x")}.items()}
     best = dict.fromkeys(headers, float("inf"))
-    for _ in range(7):
+    for _ in range(9):  # CPU time of this thread: another process's load does not count
         for name, header in headers.items():
-            t0 = time.perf_counter()
+            t0 = time.thread_time()
             for _ in range(3000):
                 assert not creds.allows(header)
-            best[name] = min(best[name], time.perf_counter() - t0)
-    # both digests are always computed: skipping one would make a case ~40% faster
-    assert max(best.values()) / min(best.values()) < 1.2, best
+            best[name] = min(best[name], time.thread_time() - t0)
+    # both digests are always computed: stopping at a wrong user name makes that case take
+    # about 0.55x the time of a wrong password on this machine
+    assert max(best.values()) / min(best.values()) < 1.35, best
     assert creds.allows(basic(USER, PASSWORD)["Authorization"])
     assert creds.allows(f"Bearer {TOKEN}", bearer_ok=True)
     assert not creds.allows(f"Bearer {TOKEN}", bearer_ok=False)

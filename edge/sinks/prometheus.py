@@ -74,6 +74,7 @@ class PipelineCollector:
                                 value=s["rss_mb"] * 2**20)
         yield from _system(s)
         yield from _mqtt((s.get("sinks") or {}).get("mqtt"))
+        yield from _web(s.get("sinks") or {})
 
 
 def _system(s: dict):
@@ -121,6 +122,35 @@ def _mqtt(figures: dict | None):
         yield CounterMetricFamily(name, doc, value=figures[key])
 
 
+WEB_FIGURES = (
+    ("connections_open", "edge_http_connections", "Open connections", GaugeMetricFamily),
+    ("viewers", "edge_http_viewers", "Live stream viewers", GaugeMetricFamily),
+    ("refused", "edge_http_refused_connections", "Connections refused at the cap",
+     CounterMetricFamily),
+    ("evicted", "edge_http_evicted_connections", "Connections that sent no request, closed "
+                                                 "to make room", CounterMetricFamily),
+    ("timeouts", "edge_http_timeouts", "Connections closed for a request or a write that "
+                                       "took too long", CounterMetricFamily),
+    ("viewers_refused", "edge_http_viewers_refused", "Stream requests refused at the viewer "
+                                                     "cap", CounterMetricFamily),
+    ("unauthorized", "edge_http_unauthorized_requests", "Requests without valid credentials",
+     CounterMetricFamily),
+    ("bad_requests", "edge_http_bad_requests", "Malformed requests", CounterMetricFamily),
+)
+
+
+def _web(sinks: dict):
+    """The web listeners' connections and refusals (an attack shows here)."""
+    listeners = {name: sinks[name] for name in ("http", "metrics") if sinks.get(name)}
+    if not listeners:
+        return
+    for key, name, doc, kind in WEB_FIGURES:
+        family = kind(name, doc, labels=["listener"])
+        for listener, figures in listeners.items():
+            family.add_metric([listener], figures[key])
+        yield family
+
+
 def metrics_route(stats):
     """A (body, content type) callable for HttpSink.extra_routes["/metrics"]."""
     registry = CollectorRegistry(auto_describe=False)
@@ -149,6 +179,9 @@ class MetricsSink(Sink):
 
     def alive(self) -> bool:
         return self.server.alive()
+
+    def figures(self) -> dict:
+        return self.server.figures()
 
     async def _serve(self, _request: Request) -> Response:
         body, ctype = self._route()
