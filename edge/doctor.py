@@ -185,7 +185,7 @@ def _runtime(args: argparse.Namespace) -> list[Check]:
 
 
 def _secrets(args: argparse.Namespace, config_path: Path | None) -> Check:
-    from edge.runtime import exposed_secrets
+    from edge.redact import exposed_secrets
 
     exposed = exposed_secrets(args, config_path)
     if exposed:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from edge.config import chosen_sources
 from edge.engine import Engine, default_cache_dir
@@ -71,26 +70,9 @@ def validate(args: argparse.Namespace) -> list[str]:
     return warnings
 
 
-def exposed_secrets(args: argparse.Namespace, config_path) -> list[str]:
-    """Secrets that every user of this machine can read: the config file when it holds a
-    password, and the password, token and key files."""
-    from edge.redact import exposed_secrets as exposed
-
-    text = None
-    if config_path is not None:
-        try:
-            text = Path(config_path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            text = None
-    return exposed(config_path, text, {
-        "--http-password-file": args.http_password_file,
-        "--metrics-token-file": args.metrics_token_file,
-        "--http-key": args.http_key, "--mqtt-password-file": args.mqtt_password_file})
-
-
 def check_config(args: argparse.Namespace, config_path) -> str:
     """--check-config: everything that can be checked without opening a device or port."""
-    from edge.redact import redact
+    from edge.redact import exposed_secrets, redact
 
     warnings = validate(args) + exposed_secrets(args, config_path)
     lines = [f"config {config_path or '(none: flags only)'}: OK"]

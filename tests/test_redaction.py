@@ -123,3 +123,12 @@ def test_secrets_readable_by_every_user_are_pointed_out(tmp_path):
     tight = run("--config", config, "--check-config")
     assert tight.returncode == 0 and "WARNING" not in tight.stdout
     assert "OK    secrets" in run("--config", config, "--doctor").stdout
+
+
+def test_a_broker_password_is_never_shown():
+    bad = run("--no-config", "--synthetic", "--no-infer", "--mqtt",
+              f"mqtt://edge:{SECRET}@broker.lan/extra", "--check-config")
+    assert bad.returncode == 2 and "mqtt://edge:***@broker.lan/extra" in bad.stderr
+    good = run("--no-config", "--synthetic", "--no-infer", "--mqtt",
+               f"mqtt://edge:{SECRET}@broker.lan", "--check-config")
+    assert good.returncode == 0 and SECRET not in good.stdout + good.stderr
