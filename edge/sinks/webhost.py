@@ -1,8 +1,10 @@
 """What the web server needs from its surroundings: a share of the open-file limit, a TLS
-context, the names this machine goes by, and a way to give freed memory back."""
+context, the names this machine goes by, a way to give freed memory back, and two socket
+waits."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import ctypes.util
@@ -84,3 +86,23 @@ def host_name(header: str) -> str:
     if header.startswith("["):
         return header[1:].split("]", 1)[0]
     return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+async def first_byte(conn: socket.socket, timeout: float) -> bytes:
+    """The first byte a non-blocking socket receives, left in place (b"": closed);
+    asyncio.TimeoutError when none comes within ``timeout``."""
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    loop.add_reader(conn.fileno(), lambda: ready.done() or ready.set_result(None))
+    try:
+        await asyncio.wait_for(ready, timeout)
+    finally:
+        loop.remove_reader(conn.fileno())
+    return conn.recv(1, socket.MSG_PEEK)
+
+
+async def until_eof(reader: asyncio.StreamReader) -> None:
+    """Returns when the client hangs up (what it sends meanwhile is ignored)."""
+    with contextlib.suppress(OSError, asyncio.LimitOverrunError, ValueError):
+        while await reader.read(4096):
+            pass

@@ -42,7 +42,14 @@ from edge.sinks.httpwire import (
     response_bytes,
     text,
 )
-from edge.sinks.webhost import host_name, is_ip, local_names, release_free_memory
+from edge.sinks.webhost import (
+    first_byte,
+    host_name,
+    is_ip,
+    local_names,
+    release_free_memory,
+    until_eof,
+)
 
 log = logging.getLogger(__name__)
 Handler = Callable[[Request], Awaitable[Response | Stream]]
@@ -93,7 +100,7 @@ class WebServer:
         self.error: str | None = None
         self.streams = 0
         self._conns: dict[asyncio.Task, _Conn] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None  # while serving
         self._stopping: asyncio.Event | None = None
         self._ready = threading.Event()
         self._warned: dict[str, float] = {}
@@ -106,10 +113,6 @@ class WebServer:
         return f"{'https' if self.tls else 'http'}://" \
                f"{'[' + host + ']' if ':' in host else host}:{port}/"
 
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop | None:
-        return self._loop
-
     def start(self) -> None:
         self._thread.start()
         self._ready.wait(10)
@@ -119,7 +122,7 @@ class WebServer:
         return self.error is None
 
     def stop(self) -> None:
-        loop, stopping = self._loop, self._stopping
+        loop, stopping = self.loop, self._stopping
         if loop is not None and stopping is not None and self._thread.is_alive():
             with contextlib.suppress(RuntimeError):  # the loop already closed
                 loop.call_soon_threadsafe(stopping.set)
@@ -133,7 +136,7 @@ class WebServer:
 
     # -- the loop --------------------------------------------------------------------------
     def _run(self) -> None:
-        loop = self._loop = asyncio.new_event_loop()
+        loop = self.loop = asyncio.new_event_loop()
         loop.set_exception_handler(self._loop_error)
         try:
             loop.run_until_complete(self._main())
@@ -206,10 +209,10 @@ class WebServer:
 
     def _ended(self, task: asyncio.Task) -> None:
         self._conns.pop(task, None)
-        if not self._conns and self._loop is not None and self._trim is None:
+        if not self._conns and self.loop is not None and self._trim is None:
             # the last connection is gone: in a while, hand the memory that served the
             # load back to the system (glibc keeps freed memory in its arenas otherwise)
-            self._trim = self._loop.call_later(TRIM_AFTER_S, self._release)
+            self._trim = self.loop.call_later(TRIM_AFTER_S, self._release)
 
     def _release(self) -> None:
         self._trim = None
@@ -245,7 +248,7 @@ class WebServer:
             partial = True
 
         try:
-            if self.tls is not None and not await self._starts_tls(conn, loop):
+            if self.tls is not None and not await self._starts_tls(conn):
                 return
             reader = asyncio.StreamReader(limit=MAX_LINE, loop=loop)
             protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
@@ -289,18 +292,13 @@ class WebServer:
             else:
                 writer.close()
 
-    async def _starts_tls(self, conn: socket.socket, loop) -> bool:
+    async def _starts_tls(self, conn: socket.socket) -> bool:
         """Wait for the first byte on a TLS port: a plain-HTTP request gets a plain answer."""
-        ready = loop.create_future()
-        loop.add_reader(conn.fileno(), lambda: ready.done() or ready.set_result(None))
         try:
-            await asyncio.wait_for(ready, self.limits.timeout_s)
+            first = await first_byte(conn, self.limits.timeout_s)
         except asyncio.TimeoutError:
             self.counts["timeouts"] += 1
             return False
-        finally:
-            loop.remove_reader(conn.fileno())
-        first = conn.recv(1, socket.MSG_PEEK)
         if first and first != b"\x16":
             self.counts["bad_requests"] += 1
             with contextlib.suppress(OSError):
@@ -379,7 +377,7 @@ class WebServer:
             if (state := self._conns.get(task)) is not None:
                 state.phase = "stream"
             # the client hanging up must end the stream even while no new frame comes
-            watcher = asyncio.ensure_future(_until_eof(reader))
+            watcher = asyncio.ensure_future(until_eof(reader))
             watcher.add_done_callback(hung_up)
             writer.transport.set_write_buffer_limits(high=0)  # drain(): all handed over
             sock = writer.get_extra_info("socket")
@@ -399,10 +397,4 @@ class WebServer:
                 watcher.remove_done_callback(hung_up)
                 watcher.cancel()
         return False
-
-
-async def _until_eof(reader: asyncio.StreamReader) -> None:
-    with contextlib.suppress(OSError, asyncio.LimitOverrunError, ValueError):
-        while await reader.read(4096):
-            pass
 
