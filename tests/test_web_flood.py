@@ -86,8 +86,8 @@ def test_flood_under_a_low_file_limit(converted_025, tmp_path):
     finally:
         for sock in idle + viewers:
             sock.close()
-    proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=30)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
     log = "".join(proc.log)
     assert proc.returncode == 0, log
     assert "Too many open files" not in log and "Traceback" not in log
