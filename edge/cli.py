@@ -192,7 +192,7 @@ def _run_edge(argv: list[str] | None) -> int:
     if args.doctor:
         from edge.doctor import format_checks, run_checks
 
-        checks = run_checks(args)
+        checks = run_checks(args, config_path)
         print(format_checks(checks))
         return 1 if any(c.status == "FAIL" for c in checks) else 0
     if args.check_config:

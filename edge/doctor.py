@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.errors import EdgeError
+from edge.redact import redact
 
 
 @dataclass
@@ -53,7 +54,7 @@ def _camera(args: argparse.Namespace) -> list[Check]:
         return [Check("camera", "SKIP", "the configured source is not a camera")]
     spec = str(args.camera)
     if "://" in spec:
-        return [Check(f"camera {spec}", "SKIP", "a network stream: not checked here")]
+        return [Check(f"camera {redact(spec)}", "SKIP", "a network stream: not checked here")]
     node = f"/dev/video{spec}" if spec.isdigit() else spec
     if not os.path.exists(node):
         return [Check(f"camera {spec}", "FAIL", f"{node} does not exist",
@@ -183,9 +184,19 @@ def _runtime(args: argparse.Namespace) -> list[Check]:
     return checks
 
 
-def run_checks(args: argparse.Namespace) -> list[Check]:
+def _secrets(args: argparse.Namespace, config_path: Path | None) -> Check:
+    from edge.redact import exposed_secrets
+
+    exposed = exposed_secrets(args, config_path)
+    if exposed:
+        return Check("secrets", "WARN", "; ".join(exposed),
+                     "only the service's user (and root) should read secrets")
+    return Check("secrets", "OK", "no password, token or key readable by every user")
+
+
+def run_checks(args: argparse.Namespace, config_path: Path | None = None) -> list[Check]:
     return [*_camera(args), _video_group(), *_vcgencmd(), *_system(), _disk(args),
-            *_runtime(args)]
+            _secrets(args, config_path), *_runtime(args)]
 
 
 def format_checks(checks: list[Check]) -> str:

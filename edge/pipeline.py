@@ -332,14 +332,17 @@ class Pipeline:
         return self.figures.infer_rate.per_second()
 
     def healthy(self, max_silence: float) -> bool:
-        """Both loops showed signs of life recently (what the systemd watchdog is fed on)."""
+        """Both loops showed signs of life recently and no sink lost a thread it needs (what
+        the systemd watchdog is fed on)."""
         now = time.monotonic()
-        return all(now - t <= max_silence for t in self._beat.values())
+        return all(now - t <= max_silence for t in self._beat.values()) and \
+            all(s.alive() for s in [*self.sinks, *self.frame_sinks])
 
     def problems(self) -> list[str]:
         """Things that are wrong but do not stop the run (an outage, a full disk, a sink)."""
         found = [] if self.source.state == "up" else [f"source {self.source.state}"]
         found += [f"{s.name}: {s.error}" for s in [*self.sinks, *self.frame_sinks] if s.error]
+        found += [f"monitor: {self.monitor.error}"] if self.monitor and self.monitor.error else []
         return found
 
     def status_text(self) -> str:

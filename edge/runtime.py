@@ -51,30 +51,32 @@ def mqtt_options(args: argparse.Namespace, model: str | None = None):
         hold_s=args.mqtt_hold, model=model)
 
 
-def validate(args: argparse.Namespace) -> None:
-    """Checks across settings (each setting's own bounds are checked when it is parsed)."""
+def validate(args: argparse.Namespace) -> list[str]:
+    """Checks across settings (each setting's own bounds are checked when it is parsed);
+    returns the warnings to print at every start."""
     chosen = chosen_sources(vars(args))
     if len(chosen) != 1:
         raise EdgeError("choose one source: --camera, --picamera, --replay or --synthetic"
                         if not chosen else f"choose one source, not {' and '.join(chosen)}")
     if args.infer and args.model is None:
         raise EdgeError("--model is required (or --no-infer to only capture)")
-    if args.http is not None:
-        from edge.sinks.http import parse_bind
+    warnings = []
+    if args.http is not None or args.metrics is not None:
+        from edge.sinks.webaccess import validate as validate_web
 
-        parse_bind(args.http)
-    if args.metrics is not None:
-        from edge.sinks.http import parse_bind
-
-        parse_bind(args.metrics, "--metrics")
+        warnings = validate_web(args)
     if args.mqtt is not None:
         mqtt_options(args)
+    return warnings
 
 
 def check_config(args: argparse.Namespace, config_path) -> str:
     """--check-config: everything that can be checked without opening a device or port."""
-    validate(args)
+    from edge.redact import exposed_secrets, redact
+
+    warnings = validate(args) + exposed_secrets(args, config_path)
     lines = [f"config {config_path or '(none: flags only)'}: OK"]
+    lines += [w if w.startswith("WARNING") else f"WARNING: {w}" for w in warnings]
     if args.infer and args.model.is_dir():
         from edge.choice import builds_in
 
@@ -93,7 +95,7 @@ def check_config(args: argparse.Namespace, config_path) -> str:
             if parent is None or not os.access(parent, os.W_OK):
                 raise EdgeError(f"{flag} {path}: not writable")
     name = chosen_sources(vars(args))[0]
-    lines.append(f"source {name} {getattr(args, name)} (not opened)")
+    lines.append(f"source {name} {redact(str(getattr(args, name)))} (not opened)")
     return "\n".join(lines)
 
 
@@ -136,19 +138,12 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
         if recorder.folder != args.record:
             notes.append(f"{args.record} already holds a recording: recording into "
                          f"{recorder.folder}")
-    if args.http is not None:
-        from edge.sinks.http import HttpSink, parse_bind
+    if args.http is not None or args.metrics is not None:
+        from edge.sinks.webaccess import web_sinks
 
-        http = HttpSink(*parse_bind(args.http))
-        sinks.append(http)
-        notes.append(f"web page on {http.url}")
-    if args.metrics is not None:
-        from edge.sinks.http import parse_bind
-        from edge.sinks.prometheus import MetricsSink
-
-        metrics = MetricsSink(*parse_bind(args.metrics, "--metrics"))
-        sinks.append(metrics)
-        notes.append(f"metrics on {metrics.url}")
+        web, web_notes = web_sinks(args)  # listening now: a busy port fails here
+        sinks += web
+        notes += web_notes
     if args.mqtt is not None:
         from edge.sinks.mqtt import MqttSink
 

@@ -97,6 +97,7 @@ def _kind(kind: type) -> str:
 S = Setting
 SOURCE, SERVICE = "source (one of)", "configuration and service"
 MANY = "many devices: MQTT (Home Assistant) and Prometheus"
+WEB = "web page and /metrics: access and limits (see README, Security)"
 SETTINGS: tuple[Setting, ...] = (
     S("camera", str, group=SOURCE, metavar="SPEC",
       help="OpenCV source: camera index (0), device (/dev/video2), stream URL or video file"),
@@ -133,7 +134,7 @@ SETTINGS: tuple[Setting, ...] = (
       help="longest wait between attempts to reopen a lost camera (default 30)"),
     S("http", str, metavar="[HOST:]PORT",
       help="serve the live page, /stream.mjpg and /stats (binds 127.0.0.1 unless a host is "
-           "given)"),
+           "given; any other address needs --http-password-file)"),
     S("window", bool, help="OpenCV window (default: when a display and a GUI OpenCV exist)"),
     S("results", Path, metavar="FILE.jsonl", help="append one JSON line per processed frame"),
     S("results_max_mb", float, metavar="MB", minimum=0, above=True,
@@ -153,6 +154,27 @@ SETTINGS: tuple[Setting, ...] = (
     S("metrics", str, group=MANY, metavar="[HOST:]PORT",
       help="serve /metrics alone on its own address (binds 127.0.0.1 unless a host is given), "
            "apart from the --http page"),
+    S("http_user", str, "edge", group=WEB, metavar="NAME",
+      help="user name for the password of --http-password-file (default edge)"),
+    S("http_password_file", Path, group=WEB, metavar="FILE",
+      help="file holding the web password (or $EDGE_HTTP_PASSWORD): then the page, stream, "
+           "stats and metrics need it (HTTP basic auth); needed beyond loopback"),
+    S("metrics_token_file", Path, group=WEB, metavar="FILE",
+      help="file holding a bearer token for /metrics (or $EDGE_METRICS_TOKEN), for "
+           "Prometheus's authorization: credentials_file"),
+    S("http_insecure", bool, False, group=WEB,
+      help="serve --http or --metrics beyond loopback without credentials (warns at every "
+           "start)"),
+    S("http_cert", Path, group=WEB, metavar="FILE.pem",
+      help="serve HTTPS with this certificate (chain), on --http and --metrics"),
+    S("http_key", Path, group=WEB, metavar="FILE.pem",
+      help="the certificate's private key (PEM, not encrypted)"),
+    S("http_max_viewers", int, 5, group=WEB, metavar="N", minimum=1, maximum=1000,
+      help="live streams served at once (default 5); the next viewer gets 503"),
+    S("http_max_connections", int, 64, group=WEB, metavar="N", minimum=4, maximum=4096,
+      help="open connections at once (default 64; lowered to fit the open-file limit)"),
+    S("http_timeout", float, 10.0, group=WEB, metavar="S", minimum=1, maximum=300,
+      help="a request must arrive, and every write drain, within S seconds (default 10)"),
     S("mqtt", str, group=MANY, metavar="URL",
       help="publish results and health to a broker: mqtt://[user@]host[:port] or mqtts://... "
            "(password from --mqtt-password-file or $EDGE_MQTT_PASSWORD)"),

@@ -154,12 +154,13 @@ def retained(port: int, topic: str, user: str | None = None, password: str | Non
     return {t: p for t, p, r, _ in rec.messages if r}
 
 
-def start_edge_run(*args, env: dict | None = None, wait_for=("metrics on",)) -> tuple:
+def start_edge_run(*args, env: dict | None = None, wait_for=("metrics on",),
+                   **popen) -> tuple:
     """edge-run in the background; returns (process, {note prefix: URL or text}) once it
-    printed the notes named in ``wait_for``."""
+    printed the notes named in ``wait_for`` (``popen``: more Popen arguments)."""
     proc = subprocess.Popen([str(BIN / "edge-run"), "--no-config", "-q", *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})})
+                            env={**os.environ, **(env or {})}, **popen)
     notes: dict[str, str] = {}
     deadline = time.monotonic() + 60
     while not all(w in notes for w in wait_for) and time.monotonic() < deadline:

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import urllib.error
+import urllib.request
 
 import pytest
 
@@ -31,6 +32,7 @@ from .servers import (
 
 DEPLOY = ROOT / "deploy" / "prometheus"
 DEVICES = ("cam-a", "cam-b")
+TOKEN = "fleet-token-7c1e"
 
 
 def promtool(*args, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -82,18 +84,26 @@ def fleet(tmp_path_factory, converted_025):
     tmp = tmp_path_factory.mktemp("fleet")
     broker = Mosquitto(tmp).start()
     model = converted_025["files"]["fp32"]["path"]
+    token = tmp / "edge.token"
+    token.write_text(TOKEN + "\n")
     devices = {}
     try:
-        for name in DEVICES:
+        for name in DEVICES:  # /metrics wants the fleet's bearer token
             devices[name] = start_edge_run(
                 "--synthetic", "--camera-fps", "20", "--model", model, "--fps-cap", "10",
-                "--metrics", "127.0.0.1:0", "--mqtt", f"mqtt://127.0.0.1:{broker.port}",
-                "--mqtt-node", name, wait_for=("metrics on", "MQTT to"))
+                "--metrics", "127.0.0.1:0", "--metrics-token-file", token, "--mqtt",
+                f"mqtt://127.0.0.1:{broker.port}", "--mqtt-node", name,
+                wait_for=("metrics on", "MQTT to"))
         config = tmp / "prometheus"
         shutil.copytree(DEPLOY, config)
         text = (config / "prometheus.yml").read_text()
         assert text.count("interval: 15s") == 2
-        (config / "prometheus.yml").write_text(text.replace("interval: 15s", "interval: 1s"))
+        text = text.replace("interval: 15s", "interval: 1s")
+        shipped = "    # authorization:\n    #   credentials_file: /etc/prometheus/edge.token\n"
+        assert shipped in text  # the commented block, used as shipped
+        text = text.replace(shipped, shipped.replace("# ", "").replace(
+            "/etc/prometheus/edge.token", str(token)))
+        (config / "prometheus.yml").write_text(text)
         targets = [{"targets": [notes["metrics on"].split("/")[2]], "labels": {"device": name}}
                    for name, (_, notes) in devices.items()]
         (config / "targets" / "devices.yml").write_text(json.dumps(targets))  # JSON is YAML
@@ -169,13 +179,18 @@ def test_metrics_listener_serves_only_metrics_that_lint_clean(fleet):
     _, notes = fleet["devices"]["cam-a"]
     url = notes["metrics on"]
     assert url.endswith("/metrics")
-    text = get_text(url)
+    with pytest.raises(urllib.error.HTTPError) as err:
+        get_text(url)
+    assert err.value.code == 401
+    text = get_text(urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN}"}))
     lint = promtool("check", "metrics", stdin=text)
     assert lint.returncode == 0, lint.stdout + lint.stderr
     for name in ("edge_frames_total", "edge_frames_per_second", "edge_latency_seconds_count",
-                 "edge_cpu_seconds_total", "edge_resident_memory_bytes", "edge_mqtt_connected"):
+                 "edge_cpu_seconds_total", "edge_resident_memory_bytes", "edge_mqtt_connected",
+                 "edge_http_connections", "edge_http_unauthorized_requests_total"):
         assert f"\n{name}" in text, name
     for path in ("", "stream.mjpg", "snapshot.jpg", "stats"):
         with pytest.raises(urllib.error.HTTPError) as err:
-            get_text(url.removesuffix("metrics") + path)
-        assert err.value.code == 404
+            get_text(urllib.request.Request(url.removesuffix("metrics") + path,
+                                            headers={"Authorization": f"Bearer {TOKEN}"}))
+        assert err.value.code in (401, 404)  # the token opens /metrics, nothing else

@@ -152,3 +152,34 @@ def test_page_in_headless_chromium(server, tmp_path):
     keep = os.environ.get("EDGE_TEST_ARTIFACTS")
     if keep:  # to look at the screenshot: EDGE_TEST_ARTIFACTS=DIR pytest tests/test_web.py
         shutil.copy(shot, Path(keep) / "web_page.png")
+
+
+def test_capture_only_streams_the_camera(tmp_path):
+    """--no-infer --http: a recording-only device can be previewed (stream, snapshot, page)."""
+    from .servers import start_edge_run
+
+    proc, notes = start_edge_run("--synthetic", "--no-infer", "--camera-fps", "15", "--http",
+                                 "127.0.0.1:0", wait_for=("web page on",))
+    try:
+        url = notes["web page on"]
+        wait_for_result(url)
+        _, ctype, body = get(url + "snapshot.jpg")
+        image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
+        assert ctype == "image/jpeg" and image.shape == (480, 640, 3)
+        # the synthetic camera's bands are there: red, green, blue thirds on top (BGR here)
+        assert image[60, 100, 2] > 200 and image[60, 320, 1] > 200 and image[60, 540, 0] > 200
+        with urllib.request.urlopen(url + "stream.mjpg", timeout=10) as response:
+            assert b"Content-Type: image/jpeg" in response.read(200_000)
+        if CHROMIUM is None:
+            return
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", f"--user-data-dir={tmp_path / 'p'}",
+                 "--virtual-time-budget=3000"]
+        dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", url], capture_output=True,
+                             text=True, timeout=60, check=True).stdout
+        assert "capture only on synthetic 640x480" in dom and "frames per second" in dom
+        state = re.search(r'<span id="state">([^<]*)</span>', dom).group(1)
+        assert state.endswith("FPS") and "<td>inference p50" not in dom
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)

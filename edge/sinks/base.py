@@ -3,10 +3,16 @@ narrow view of the running pipeline they get (sinks never import the pipeline)."
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from edge.frame import Frame
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -53,12 +59,19 @@ class Sink:
 
     ``error`` is a problem that does not stop the run (a full disk, a broker that went away):
     it shows in /stats, the status line and systemd's STATUS. A sink whose handle() raises is
-    disabled for the rest of the run with the exception as its error.
+    disabled for the rest of the run with the exception as its error. A sink whose own thread
+    died (see :func:`guarded_thread`) is not alive(): the systemd watchdog stops, so the
+    service is restarted.
     """
 
     name = "sink"
     main_thread = False  # True: pump() is called from the pipeline's main thread
     error: str | None = None
+    dead: str | None = None  # why a thread the sink needs has died
+
+    def alive(self) -> bool:
+        """False when a thread this sink needs has died (the watchdog stops)."""
+        return self.dead is None
 
     def open(self, view: PipelineView) -> None:
         """Called once before the first result."""
@@ -82,6 +95,11 @@ class FrameSink:
 
     name = "frames"
     error: str | None = None
+    dead: str | None = None
+
+    def alive(self) -> bool:
+        """False when a thread this sink needs has died (the watchdog stops)."""
+        return self.dead is None
 
     def open(self, view: PipelineView) -> None:
         """Called once before the first frame."""
@@ -91,3 +109,20 @@ class FrameSink:
 
     def close(self) -> None:
         """Called once, after the capture thread has finished."""
+
+
+def guarded_thread(sink: Sink | FrameSink, target: Callable[[], None],
+                   name: str) -> threading.Thread:
+    """A daemon thread running ``target`` for ``sink``; if it raises, the sink's ``error``
+    says so (a problem in /stats and systemd's STATUS) and the sink is no longer alive()."""
+
+    def run() -> None:
+        try:
+            target()
+        except BaseException as exc:
+            log.exception("%s: thread %s died", sink.name, name)
+            sink.dead = f"thread {name} died: {type(exc).__name__}: {exc}"
+            with contextlib.suppress(AttributeError):  # sinks whose error is a property
+                sink.error = sink.dead
+
+    return threading.Thread(target=run, name=name, daemon=True)

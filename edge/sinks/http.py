@@ -1,29 +1,39 @@
 """Web page for headless devices: the live MJPEG stream with its overlay, current results and
-stats (``/``), ``/stream.mjpg``, ``/snapshot.jpg``, ``/stats`` (JSON) and ``/metrics`` (Prometheus).
+stats (``/``), ``/stream.mjpg``, ``/snapshot.jpg``, ``/stats`` (JSON) and ``/metrics``
+(Prometheus), served by :class:`edge.sinks.webserver.WebServer` (one event-loop thread,
+bounded connections, viewers, sizes and time; authentication and TLS when configured).
 
-Served by the standard library's threading HTTP server on its own threads: handle() only
-stores the newest result; JPEG encoding happens once per new frame, on demand, shared by all
-viewers, and only while somebody is watching.
+handle() only stores the newest result. One encoder thread turns it into a JPEG once per new
+frame, and only while somebody watches; every viewer is sent the same bytes, and a viewer
+that reads slowly skips frames instead of queueing them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import contextlib
+import hashlib
 import json
 import logging
+import re
+import ssl
 import threading
-from collections.abc import Callable
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 
 import cv2
 
 from edge.errors import EdgeError
-from edge.sinks.base import PipelineView, Result, Sink
-from edge.sinks.overlay import draw
+from edge.sinks.auth import Credentials
+from edge.sinks.base import PipelineView, Result, Sink, guarded_thread
+from edge.sinks.httpwire import Request, Response, Stream, text
+from edge.sinks.overlay import Canvas, draw
+from edge.sinks.webserver import Limits, WebServer
 
 log = logging.getLogger(__name__)
 BOUNDARY = "edgeframe"
+SNAPSHOT_WAIT_S = 5.0
+IMAGE_HEADERS = {"Content-Security-Policy": "frame-ancestors 'none'"}
 
 
 def parse_bind(text: str, flag: str = "--http") -> tuple[str, int]:
@@ -39,47 +49,93 @@ def parse_bind(text: str, flag: str = "--http") -> tuple[str, int]:
     return host or "127.0.0.1", number
 
 
+def page_policy(page: bytes) -> str:
+    """The page's Content-Security-Policy: its own inline script and style (by hash), images
+    and fetches from this server only, no framing."""
+    def hashes(tag: str) -> str:
+        bodies = re.findall(rb"<%s>(.*?)</%s>" % (tag.encode(), tag.encode()), page, re.S)
+        return " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(b).digest()).decode()}'"
+                        for b in bodies) or "'none'"
+
+    return (f"default-src 'none'; script-src {hashes('script')}; style-src {hashes('style')}; "
+            "img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+            "frame-ancestors 'none'")
+
+
+class FrameHub:
+    """The newest encoded frame, (seq, jpeg, multipart part), and its waiters; used on the
+    server's event loop only."""
+
+    def __init__(self) -> None:
+        self.latest: tuple[int, bytes, bytes] | None = None
+        self.closed = False
+        self._changed: asyncio.Future | None = None
+
+    def publish(self, frame: tuple[int, bytes, bytes] | None) -> None:
+        if frame is None:
+            self.closed = True
+        else:
+            self.latest = frame
+        if self._changed is not None and not self._changed.done():
+            self._changed.set_result(None)
+        self._changed = None
+
+    async def newer(self, seq: int) -> tuple[int, bytes, bytes] | None:
+        """The newest frame once its seq is greater than ``seq``; None when closed."""
+        while not self.closed and (self.latest is None or self.latest[0] <= seq):
+            if self._changed is None:
+                self._changed = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._changed)  # one waiter cancelled must not wake all
+        return None if self.closed else self.latest
+
+
 class HttpSink(Sink):
     name = "http"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8080) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 8080, limits: Limits | None = None,
+                 credentials: Credentials | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self._cond = threading.Condition()
         self._result: Result | None = None
-        self._jpeg: tuple[int, bytes] | None = None  # (seq, bytes) of the newest encoding
+        self._wanted = 0  # viewers and waiting snapshots: encode only while > 0
         self._view: PipelineView | None = None
+        self._metrics = None
         self.closed = False
-        self.extra_routes: dict[str, Callable[[], tuple[bytes, str]]] = {}
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self):
-                sink._route(self)
-
-            def log_message(self, fmt, *args):
-                log.debug("%s " + fmt, self.address_string(), *args)
-
-        try:
-            self.server = ThreadingHTTPServer((host, port), Handler)
-        except OSError as exc:
-            raise EdgeError(f"--http {host}:{port}: cannot listen ({exc.strerror})") from exc
-        self.server.daemon_threads = True
-        self.address = self.server.server_address[:2]
-        self._thread = threading.Thread(target=self.server.serve_forever, name="http",
-                                        daemon=True)
+        self._failed: str | None = None
+        self._hub = FrameHub()
+        self._page = resources.files("edge.sinks").joinpath("page.html").read_bytes()
+        self._page_headers = {"Content-Security-Policy": page_policy(self._page)}
+        routes = {"/": self._serve_page, "/index.html": self._serve_page,
+                  "/stats": self._serve_stats, "/snapshot.jpg": self._serve_snapshot,
+                  "/stream.mjpg": self._serve_stream, "/metrics": self._serve_metrics}
+        self.server = WebServer(host, port, routes, flag="--http", limits=limits or Limits(),
+                                credentials=credentials, bearer_paths=frozenset({"/metrics"}),
+                                tls=tls, name="http")
+        self.address = self.server.address
+        self._encoder = guarded_thread(self, self._encode_loop, "http-encoder")
 
     @property
     def url(self) -> str:
-        host, port = self.address
-        return f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
+        return self.server.url
+
+    @property
+    def error(self) -> str | None:
+        return self.dead or self.server.error or self._failed
+
+    @error.setter
+    def error(self, value: str | None) -> None:
+        self._failed = value
+
+    def alive(self) -> bool:
+        return self.dead is None and self.server.alive()
 
     def open(self, view: PipelineView) -> None:
         from edge.sinks.prometheus import metrics_route
 
         self._view = view
-        self.extra_routes["/metrics"] = metrics_route(view.stats)
-        self._thread.start()
+        self._metrics = metrics_route(view.stats)
+        self.server.start()
+        self._encoder.start()
 
     def handle(self, result: Result) -> None:
         with self._cond:
@@ -90,78 +146,96 @@ class HttpSink(Sink):
         with self._cond:
             self.closed = True
             self._cond.notify_all()
-        self.server.shutdown()
-        self.server.server_close()
-
-    # -- serving ---------------------------------------------------------------------------
-    def _route(self, req: BaseHTTPRequestHandler) -> None:
-        path = req.path.split("?", 1)[0]
-        try:
-            if path in ("/", "/index.html"):
-                page = resources.files("edge.sinks").joinpath("page.html").read_bytes()
-                self._send(req, page, "text/html; charset=utf-8")
-            elif path == "/stats":
-                self._send(req, json.dumps(self.stats()).encode(), "application/json")
-            elif path == "/snapshot.jpg":
-                jpeg = self._encoded(wait_after=-1, timeout=5.0)
-                if jpeg is None:
-                    req.send_error(HTTPStatus.SERVICE_UNAVAILABLE, "no frame yet")
-                else:
-                    self._send(req, jpeg[1], "image/jpeg")
-            elif path == "/stream.mjpg":
-                self._stream(req)
-            elif path in self.extra_routes:
-                body, ctype = self.extra_routes[path]()
-                self._send(req, body, ctype)
-            else:
-                req.send_error(HTTPStatus.NOT_FOUND)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the viewer went away
+        self._publish(None)
+        self.server.stop()
+        if self._encoder.is_alive():
+            self._encoder.join(timeout=5)
 
     def stats(self) -> dict:
         return self._view.stats() if self._view else {}
 
-    @staticmethod
-    def _send(req: BaseHTTPRequestHandler, body: bytes, ctype: str) -> None:
-        req.send_response(HTTPStatus.OK)
-        req.send_header("Content-Type", ctype)
-        req.send_header("Content-Length", str(len(body)))
-        req.send_header("Cache-Control", "no-store")
-        req.end_headers()
-        req.wfile.write(body)
+    def figures(self) -> dict:
+        return self.server.figures()
 
-    def _encoded(self, wait_after: int, timeout: float) -> tuple[int, bytes] | None:
-        """JPEG of the newest result whose seq is greater than ``wait_after``."""
+    # -- the encoder thread ----------------------------------------------------------------
+    def _want(self, delta: int) -> None:
         with self._cond:
-            ok = self._cond.wait_for(
-                lambda: self.closed or (self._result is not None
-                                        and self._result.seq > wait_after), timeout)
-            if not ok or self.closed or self._result is None:
-                return None
-            result = self._result
-            if self._jpeg is None or self._jpeg[0] != result.seq:
-                fps = self._view.fps() if self._view else 0.0
-                good, data = cv2.imencode(".jpg", draw(result, fps),
-                                          [cv2.IMWRITE_JPEG_QUALITY, 80])
-                if not good:
-                    return None
-                self._jpeg = (result.seq, data.tobytes())
-            return self._jpeg
+            self._wanted += delta
+            self._cond.notify_all()
 
-    def _stream(self, req: BaseHTTPRequestHandler) -> None:
-        req.send_response(HTTPStatus.OK)
-        req.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-        req.send_header("Cache-Control", "no-store")
-        req.send_header("Connection", "close")
-        req.end_headers()
-        last = -1
-        while not self.closed:
-            jpeg = self._encoded(wait_after=last, timeout=1.0)
-            if jpeg is None:
-                continue
-            last = jpeg[0]
-            req.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                            f"Content-Length: {len(jpeg[1])}\r\n\r\n".encode())
-            req.wfile.write(jpeg[1] + b"\r\n")
-            req.wfile.flush()
-        req.close_connection = True
+    def _publish(self, frame) -> None:
+        loop = self.server.loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._hub.publish, frame)
+
+    def _encode_loop(self) -> None:
+        done, canvas = -1, Canvas()
+        # OpenCV sets up megabytes of font state in each thread on its first putText: pay
+        # that at start, so the memory the service settles at stays put when viewers come
+        draw(Result(-1, "", 0, [], {}), 0.0)
+
+        def due() -> bool:
+            return self.closed or (self._wanted > 0 and self._result is not None
+                                   and self._result.seq > done)
+
+        while True:
+            with self._cond:
+                if not due():
+                    canvas.release()  # nobody watches: give the frame-sized buffer back
+                self._cond.wait_for(due)
+                if self.closed:
+                    return
+                result = self._result
+            done = result.seq
+            if (jpeg := self._encode(result, canvas)) is not None:
+                part = b"".join((f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                                 f"Content-Length: {len(jpeg)}\r\n\r\n".encode(), jpeg,
+                                 b"\r\n"))
+                self._publish((result.seq, jpeg, part))
+
+    def _encode(self, result: Result, canvas: Canvas) -> bytes | None:
+        fps = self._view.fps() if self._view else 0.0
+        ok, data = cv2.imencode(".jpg", draw(result, fps, canvas=canvas),
+                                [cv2.IMWRITE_JPEG_QUALITY, 80])
+        return data.tobytes() if ok else None
+
+    # -- routes (on the server's event loop) -----------------------------------------------
+    async def _serve_page(self, _request: Request) -> Response:
+        return Response(200, self._page, "text/html; charset=utf-8", dict(self._page_headers))
+
+    async def _serve_stats(self, _request: Request) -> Response:
+        return Response(200, json.dumps(self.stats()).encode(), "application/json")
+
+    async def _serve_metrics(self, _request: Request) -> Response:
+        body, ctype = self._metrics()
+        return Response(200, body, ctype)
+
+    async def _serve_snapshot(self, _request: Request) -> Response:
+        latest, current = self._hub.latest, self._result
+        if latest is None or current is None or latest[0] < current.seq:
+            self._want(+1)
+            try:
+                latest = await asyncio.wait_for(
+                    self._hub.newer(latest[0] if latest else -1), SNAPSHOT_WAIT_S)
+            except asyncio.TimeoutError:
+                latest = None
+            finally:
+                self._want(-1)
+        if latest is None:
+            return text(503, "no frame yet", **{"Retry-After": "1"})
+        return Response(200, latest[1], "image/jpeg", dict(IMAGE_HEADERS))
+
+    async def _serve_stream(self, _request: Request) -> Stream:
+        return Stream(f"multipart/x-mixed-replace; boundary={BOUNDARY}", self._parts,
+                      dict(IMAGE_HEADERS))
+
+    async def _parts(self):
+        self._want(+1)
+        try:
+            last = -1
+            while (frame := await self._hub.newer(last)) is not None:
+                last = frame[0]
+                yield frame[2]
+        finally:
+            self._want(-1)

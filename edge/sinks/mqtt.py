@@ -27,7 +27,7 @@ import time
 
 from edge.errors import EdgeError
 from edge.sinks import ha
-from edge.sinks.base import PipelineView, Result, Sink
+from edge.sinks.base import PipelineView, Result, Sink, guarded_thread
 from edge.sinks.mqtt_options import MqttOptions
 from edge.telemetry.metrics import Rate
 
@@ -136,7 +136,7 @@ class MqttSink(Sink):
         self._snapshot_frame = None
         self._view: PipelineView | None = None
         self._wake, self._stop = threading.Event(), threading.Event()
-        self._worker = threading.Thread(target=self._work, name="mqtt", daemon=True)
+        self._worker = guarded_thread(self, self._work, "mqtt")
         self._started = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -185,6 +185,8 @@ class MqttSink(Sink):
     # -- health ----------------------------------------------------------------------------
     @property
     def error(self) -> str | None:
+        if self.dead:
+            return self.dead
         with self._lock:
             if self.connected:
                 return None

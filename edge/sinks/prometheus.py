@@ -8,9 +8,7 @@ Names follow Prometheus conventions: base units in the name (seconds, bytes, her
 from __future__ import annotations
 
 import logging
-import threading
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import ssl
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -21,8 +19,10 @@ from prometheus_client.core import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from edge.errors import EdgeError
+from edge.sinks.auth import Credentials
 from edge.sinks.base import Sink
+from edge.sinks.httpwire import Request, Response
+from edge.sinks.webserver import Limits, WebServer
 from edge.telemetry.thermal import THROTTLE_BITS
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ class PipelineCollector:
                                 value=s["rss_mb"] * 2**20)
         yield from _system(s)
         yield from _mqtt((s.get("sinks") or {}).get("mqtt"))
+        yield from _web(s.get("sinks") or {})
 
 
 def _system(s: dict):
@@ -121,6 +122,35 @@ def _mqtt(figures: dict | None):
         yield CounterMetricFamily(name, doc, value=figures[key])
 
 
+WEB_FIGURES = (
+    ("connections_open", "edge_http_connections", "Open connections", GaugeMetricFamily),
+    ("viewers", "edge_http_viewers", "Live stream viewers", GaugeMetricFamily),
+    ("refused", "edge_http_refused_connections", "Connections refused at the cap",
+     CounterMetricFamily),
+    ("evicted", "edge_http_evicted_connections", "Connections that sent no request, closed "
+                                                 "to make room", CounterMetricFamily),
+    ("timeouts", "edge_http_timeouts", "Connections closed for a request or a write that "
+                                       "took too long", CounterMetricFamily),
+    ("viewers_refused", "edge_http_viewers_refused", "Stream requests refused at the viewer "
+                                                     "cap", CounterMetricFamily),
+    ("unauthorized", "edge_http_unauthorized_requests", "Requests without valid credentials",
+     CounterMetricFamily),
+    ("bad_requests", "edge_http_bad_requests", "Malformed requests", CounterMetricFamily),
+)
+
+
+def _web(sinks: dict):
+    """The web listeners' connections and refusals (an attack shows here)."""
+    listeners = {name: sinks[name] for name in ("http", "metrics") if sinks.get(name)}
+    if not listeners:
+        return
+    for key, name, doc, kind in WEB_FIGURES:
+        family = kind(name, doc, labels=["listener"])
+        for listener, figures in listeners.items():
+            family.add_metric([listener], figures[key])
+        yield family
+
+
 def metrics_route(stats):
     """A (body, content type) callable for HttpSink.extra_routes["/metrics"]."""
     registry = CollectorRegistry(auto_describe=False)
@@ -129,44 +159,37 @@ def metrics_route(stats):
 
 
 class MetricsSink(Sink):
-    """``/metrics`` alone on its own address (``--metrics``), apart from the web page."""
+    """``/metrics`` alone on its own address (``--metrics``), apart from the web page; the
+    same bounded server, with a bearer token and/or the web password when configured."""
 
     name = "metrics"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 9464) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 9464,
+                 limits: Limits | None = None, credentials: Credentials | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self._route = None
-        sink = self
+        self.server = WebServer(host, port, {"/metrics": self._serve}, flag="--metrics",
+                                limits=limits or Limits(16, 0), credentials=credentials,
+                                bearer_paths=frozenset({"/metrics"}), tls=tls, name="metrics")
+        self.url = self.server.url + "metrics"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                if self.path.split("?", 1)[0] != "/metrics" or sink._route is None:
-                    self.send_error(HTTPStatus.NOT_FOUND)
-                    return
-                body, ctype = sink._route()
-                self.send_response(HTTPStatus.OK)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    @property
+    def error(self) -> str | None:
+        return self.server.error
 
-            def log_message(self, fmt, *args):
-                log.debug("%s " + fmt, self.address_string(), *args)
+    def alive(self) -> bool:
+        return self.server.alive()
 
-        try:
-            self.server = ThreadingHTTPServer((host, port), Handler)
-        except OSError as exc:
-            raise EdgeError(f"--metrics {host}:{port}: cannot listen ({exc.strerror})") from exc
-        self.server.daemon_threads = True
-        host, port = self.server.server_address[:2]
-        self.url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/metrics"
-        self._thread = threading.Thread(target=self.server.serve_forever, name="metrics",
-                                        daemon=True)
+    def figures(self) -> dict:
+        return self.server.figures()
+
+    async def _serve(self, _request: Request) -> Response:
+        body, ctype = self._route()
+        return Response(200, body, ctype)
 
     def open(self, view) -> None:
         self._route = metrics_route(view.stats)
-        self._thread.start()
+        self.server.start()
 
     def close(self) -> None:
-        if self._thread.is_alive():
-            self.server.shutdown()
-        self.server.server_close()
+        self.server.stop()

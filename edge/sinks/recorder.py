@@ -18,7 +18,7 @@ import cv2
 from edge.errors import EdgeError
 from edge.fileio import fsync_file
 from edge.frame import Frame
-from edge.sinks.base import FrameSink, PipelineView
+from edge.sinks.base import FrameSink, PipelineView, guarded_thread
 from edge.sources.replay import MANIFEST
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class Recorder(FrameSink):
         self._manifest = open(self.folder / MANIFEST, "a", encoding="utf-8")  # noqa: SIM115
         self._good = self._manifest.tell()
         self._synced = time.monotonic()
-        self._thread = threading.Thread(target=self._work, name="recorder", daemon=True)
+        self._thread = guarded_thread(self, self._work, "recorder")
         self._thread.start()
 
     def offer(self, frame: Frame) -> None:

@@ -17,6 +17,7 @@ import numpy as np
 
 from edge.errors import SourceError
 from edge.frame import Frame
+from edge.redact import redact
 from edge.sources.base import Source
 
 OPEN_TIMEOUT_MS = 5000
@@ -46,6 +47,7 @@ class OpenCVSource(Source):
                  fps: float | None = None, fourcc: str | None = "MJPG") -> None:
         super().__init__()
         self.spec = str(spec)
+        self.shown = redact(self.spec)  # what logs, /stats, results and MQTT may carry
         self.width, self.height, self.fps, self.fourcc = width, height, fps, fourcc
         self._cap: cv2.VideoCapture | None = None
         self._seq = 0
@@ -57,10 +59,11 @@ class OpenCVSource(Source):
         self.raw = False  # reading undecoded MJPG packets
 
     def describe(self) -> str:
+        """What is read, for people: a stream URL's password is shown as ``***``."""
         if self.spec.isdigit():
             return f"camera {self.spec}"
         return f"{'stream' if _is_url(self.spec) else 'camera' if self.live else 'video'} " \
-               f"{self.spec}"
+               f"{self.shown}"
 
     def _attempt(self) -> tuple[cv2.VideoCapture, str]:
         spec = self.spec
@@ -142,7 +145,7 @@ class OpenCVSource(Source):
             self._t0 = self._t0 if self._seq else now
             t_source = now - self._t0
         frame = Frame(image, "BGR", self._seq, now, t_source,
-                      f"{Path(self.spec).name if self.is_file else self.spec}#{self._seq}")
+                      f"{Path(self.spec).name if self.is_file else self.shown}#{self._seq}")
         self._seq += 1
         return frame
 

@@ -6,12 +6,15 @@ seconds; snapshot() is cheap and safe to call from any thread.
 
 from __future__ import annotations
 
+import logging
 import resource
 import threading
 from pathlib import Path
 
 from edge.telemetry.power import EnergyMeter
 from edge.telemetry.thermal import read_thermal_state
+
+log = logging.getLogger(__name__)
 
 
 def _status_mb(key: str, proc_self: Path = Path("/proc/self/status")) -> float | None:
@@ -48,6 +51,7 @@ class SystemMonitor:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.error: str | None = None  # why the monitor thread stopped
 
     def start(self) -> None:
         self.energy.start()
@@ -60,11 +64,22 @@ class SystemMonitor:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.energy.stop()
-        self._refresh()
+        if self.error is None:
+            self._refreshed()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._stop.wait(self.interval) and self._refreshed():
+            pass
+
+    def _refreshed(self) -> bool:
+        """Refresh; on an error the readings stop (the run goes on) and ``error`` says so."""
+        try:
             self._refresh()
+            return True
+        except Exception as exc:
+            log.exception("system monitor stopped")
+            self.error = f"stopped: {type(exc).__name__}: {exc}"
+            return False
 
     def _refresh(self) -> None:
         state = read_thermal_state().to_dict()
