@@ -1,6 +1,8 @@
 """Sources: colour order through every path, picamera2 through its stand-in, replay."""
 
+import errno
 import json
+import os
 import sys
 import types
 
@@ -189,3 +191,31 @@ def test_mjpg_video_is_read_as_packets_and_decoded_like_ffmpeg(tmp_path):
         diff = np.abs(frame.image.astype(int) - want)
         assert diff.mean() < 2.5 and np.percentile(diff, 99) <= 8
         assert frame.t_source_ns == int(i * 40e6)
+
+
+@pytest.mark.parametrize(("code", "stops"), [(errno.EMFILE, False), (errno.ENOSPC, True)])
+def test_recorder_loses_a_frame_to_a_transient_error_but_stops_on_a_full_disk(
+        tmp_path, bands, monkeypatch, code, stops):
+    from edge.frame import Frame
+    from edge.sinks import recorder as module
+    from edge.sinks.recorder import Recorder
+
+    real_open = open
+
+    def flaky_open(path, *args, **kwargs):  # the third frame's file cannot be created
+        if str(path).endswith("00000002.jpg.tmp"):
+            raise OSError(code, os.strerror(code))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(module, "open", flaky_open, raising=False)
+    rec = Recorder(tmp_path / "rec")
+    rec.open(None)
+    for seq in range(5):
+        rec.offer(Frame(bands, "RGB", seq, 0, seq * 1000, f"f{seq}"))
+    rec.close()
+    written = [json.loads(line)["seq"] for line in
+               (rec.folder / "manifest.jsonl").read_text().splitlines()]
+    if stops:
+        assert written == [0, 1] and "recording stopped: No space left" in rec.error
+    else:
+        assert written == [0, 1, 3, 4] and rec.error is None and rec.dropped == 1

@@ -5,6 +5,7 @@ thread; if the disk cannot keep up, frames are dropped and counted, capture neve
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -22,6 +23,8 @@ from edge.sinks.base import FrameSink, PipelineView, guarded_thread
 from edge.sources.replay import MANIFEST
 
 log = logging.getLogger(__name__)
+# out of file descriptors or memory for a moment: the next frame may well be written
+TRANSIENT = {errno.EMFILE, errno.ENFILE, errno.EAGAIN, errno.EINTR, errno.ENOMEM}
 SYNC_EVERY_S = 1.0
 
 
@@ -73,6 +76,11 @@ class Recorder(FrameSink):
                 try:
                     self._write(frame)
                 except OSError as exc:
+                    if exc.errno in TRANSIENT:  # lose this frame, not the recording
+                        self.dropped += 1
+                        log.warning("%s: frame %d not recorded (%s)", self.folder, frame.seq,
+                                    exc.strerror or exc)
+                        continue
                     self.error = f"recording stopped: {exc.strerror or exc}"
                     log.error("%s: %s", self.folder, self.error)
                     self._cut_back()
