@@ -77,17 +77,28 @@ def record_path(builds: dict[str, tuple[Path, ModelInfo]], threads: int | None,
     return Path(cache_dir) / f"builds-{digest}-{cpu_key()}-t{threads or 0}.json"
 
 
-def _time(path: Path, info: ModelInfo, threads: int | None, cache_dir: Path | None,
-          seconds: float) -> float:
+def _engine_step(path: Path, info: ModelInfo, threads: int | None, cache_dir: Path | None):
     engine = open_engine(path, threads=threads, cache_dir=cache_dir, info=info)
     x = np.random.default_rng(0).integers(0, 256, engine.input_shape, dtype=np.uint8)
-    times = []
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end or len(times) < 5:
-        t0 = time.perf_counter()
-        engine.run(x)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)) * 1e3
+    return lambda: engine.run(x)
+
+
+def _time_all(builds: dict[str, tuple[Path, ModelInfo]], threads: int | None,
+              cache_dir: Path | None, seconds: float, rounds: int = 5) -> dict[str, float]:
+    """Median ms per build, the builds interleaved in ``rounds`` short chunks so that drift
+    and background noise hit all of them alike."""
+    steps = {name: _engine_step(path, info, threads, cache_dir)
+             for name, (path, info) in builds.items()}
+    times: dict[str, list[float]] = {name: [] for name in steps}
+    chunk = seconds / rounds
+    for _ in range(rounds):
+        for name, step in steps.items():
+            end = time.perf_counter() + chunk
+            while time.perf_counter() < end or len(times[name]) < 2:
+                t0 = time.perf_counter()
+                step()
+                times[name].append(time.perf_counter() - t0)
+    return {name: float(np.median(values)) * 1e3 for name, values in times.items()}
 
 
 def _measure(builds: dict[str, tuple[Path, ModelInfo]], threads: int | None,
@@ -99,8 +110,7 @@ def _measure(builds: dict[str, tuple[Path, ModelInfo]], threads: int | None,
             return json.loads(record.read_text())["ms"], "measured earlier on this CPU"
         except (OSError, ValueError, KeyError):
             pass
-    ms = {name: _time(path, info, threads, cache_dir, seconds)
-          for name, (path, info) in builds.items()}
+    ms = _time_all(builds, threads, cache_dir, seconds)
     if record is not None:
         try:
             record.parent.mkdir(parents=True, exist_ok=True)
@@ -122,7 +132,7 @@ def _agreement(folder: Path) -> str:
 
 
 def choose(folder: Path, threads: int | None, cache_dir: Path | None,
-           seconds: float = 0.5, prefer: str | None = None) -> tuple[Path, str]:
+           seconds: float = 1.0, prefer: str | None = None) -> tuple[Path, str]:
     """(model to run, one line saying which and why). ``prefer``: ``faithful``, ``fastest``,
     or None for faithful with a quantized checkpoint and fastest with a float one."""
     if prefer is not None and prefer not in PREFERENCES:
