@@ -305,7 +305,8 @@ def format_table(report: dict) -> str:
         lines.append("energy: no power reader on this machine (" +
                      "; ".join(f"{k}: {v}" for k, v in power["unavailable"].items()) + ")")
     for c in report["comparisons"]:
-        lines.append(f"{c['network']} at {c['threads']} thread(s): {c['verdict']}")
+        lines.append(f"{c['network']} at {c['threads']} thread(s), {c['int8']} against "
+                     f"{c['fp32']}: {c['verdict']}")
     if not all(r["trained"] for r in report["results"]):
         lines.append("note: some models are UNTRAINED (random weights); speed is still real")
     return "\n".join(lines)

@@ -40,7 +40,8 @@ def test_bench_table_json_and_plot(pair, tmp_path):
     lines = proc.stdout.splitlines()
     assert "onnxruntime" in lines[0] and "dot-product" in lines[0]
     assert sum(line.startswith("mobilenet_v1") for line in lines) == 4  # 2 models x 2 threads
-    assert re.search(r"0\.25-64 at 1 thread\(s\): (WARNING: )?int8 is [\d.]+x", proc.stdout)
+    assert re.search(r"0\.25-64 at 1 thread\(s\), \S+_int8\.onnx against \S+_fp32\.onnx: "
+                     r"(WARNING: )?int8 is [\d.]+x", proc.stdout)
     assert "sustained" in proc.stdout
     report = json.loads(out_json.read_text())
     env = report["environment"]["before"]

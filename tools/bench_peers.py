@@ -234,7 +234,7 @@ def print_table(results: list[dict]) -> None:
     cpu = cpu_features()
     print(f"{cpu['model']}, {platform.machine()}; p50 latency (pipeline: time per frame)")
     head = (f"{'network':<14}{'prec':<6}{'thr':>4}{'runtime':>15}{'p50 ms':>9}{'p99 ms':>9}"
-            f"{'FPS':>9}{'CPU-ms':>8}{'@30fps':>8}{'vs LiteRT':>11}{'vs ORT':>8}")
+            f"{'FPS':>9}{'CPU-ms':>8}{'@30fps':>8}{'vs LiteRT':>11}{'vs ORT':>9}")
     print(head)
     print("-" * len(head))
     index = {(r["network"], r["precision"], r["threads"], r["runtime"]): r for r in results}
@@ -244,15 +244,16 @@ def print_table(results: list[dict]) -> None:
         vs_lite = f"{r['p50_ms'] / lite['p50_ms']:.2f}x" if lite and r is not lite else ""
         vs_ort = f"{r['p50_ms'] / bare['p50_ms']:.2f}x" \
             if bare and r["runtime"].startswith("edge") else ""
+        note = ""
         if lite and bare and r["runtime"] == "edge engine":
-            vs_ort += f"  ({r['p50_ms'] / min(lite['p50_ms'], bare['p50_ms']):.2f}x best peer)"
+            note = f"  ({r['p50_ms'] / min(lite['p50_ms'], bare['p50_ms']):.2f}x best peer)"
         engine = index.get((r["network"], r["precision"], r["threads"], "edge engine"))
         if engine and r["runtime"] == "edge pipeline":  # a mean per frame: compare throughput
-            vs_ort = f"  ({r['fps'] / engine['fps']:.2f}x the engine's FPS)"
+            vs_ort, note = "", f"  ({r['fps'] / engine['fps']:.2f}x the engine's FPS)"
         paced = f"{r['paced30_cpu_ms']:.2f}" if r["paced30_cpu_ms"] is not None else "-"
         print(f"{r['network']:<14}{r['precision']:<6}{r['threads']:>4}{r['runtime']:>15}"
               f"{r['p50_ms']:>9.3f}{r['p99_ms']:>9.3f}{r['fps']:>9.1f}{r['cpu_ms']:>8.2f}"
-              f"{paced:>8}{vs_lite:>11}{vs_ort:>8}")
+              f"{paced:>8}{vs_lite:>11}{vs_ort:>9}{note}")
     print("ratios are p50 latency against LiteRT / bare onnxruntime on the same network, "
           "precision and threads (below 1.00x: faster)")
 
