@@ -1,6 +1,6 @@
 """edge-bench --sweep and --layers: a reduced sweep run for real (two configurations, both
-precisions, onnxruntime, the bundled photos), its table, JSON and plot; the analysis rules on
-hand-made rows; the published table against the layer table."""
+precisions on onnxruntime, int8 on LiteRT, the bundled photos), its table, JSON and plot; the
+analysis rules on hand-made rows; the published table against the layer table."""
 
 import json
 import math
@@ -47,10 +47,11 @@ def reduced(tmp_path_factory):
     cache, out_json, out_png = tmp / "cache", tmp / "sweep.json", tmp / "sweep.png"
     first = _bench("--sweep", "--configs", SMALL, "--quick", "--runs", "10", "--threads", "1",
                    "--layers", "--target-fps", "30", "--json", str(out_json), "--plot",
-                   str(out_png), cache=cache)
+                   str(out_png), "--engines", "onnxruntime,litert", cache=cache)
     assert first.returncode == 0, first.stderr
     again = _bench("--sweep", "--configs", "0.25-128", "--quick", "--runs", "10", "--threads",
-                   "1", "--json", str(tmp / "again.json"), cache=cache)
+                   "1", "--engines", "onnxruntime", "--json", str(tmp / "again.json"),
+                   cache=cache)
     assert again.returncode == 0, again.stderr
     return {"proc": first, "report": json.loads(out_json.read_text()), "png": out_png,
             "again": json.loads((tmp / "again.json").read_text()), "cache": cache}
@@ -60,8 +61,10 @@ def test_table_has_every_configuration_in_both_precisions(reduced):
     out = reduced["proc"].stdout
     assert "RANDOM" in out and "published" in out
     rows = [line.split() for line in out.splitlines() if re.match(r"0\.25-1(28|60) ", line)]
-    assert sorted((r[0], r[1]) for r in rows) == [
-        ("0.25-128", "fp32"), ("0.25-128", "int8"), ("0.25-160", "fp32"), ("0.25-160", "int8")]
+    assert sorted((r[0], r[1], r[2]) for r in rows) == [
+        ("0.25-128", "fp32", "onnxruntime"), ("0.25-128", "int8", "litert"),
+        ("0.25-128", "int8", "onnxruntime"), ("0.25-160", "fp32", "onnxruntime"),
+        ("0.25-160", "int8", "litert"), ("0.25-160", "int8", "onnxruntime")]
     for r in rows:
         entry = published_entry(Configuration(0.25, int(r[0][-3:])))
         want = entry["float" if r[1] == "fp32" else "quant"]["top1"]
@@ -69,7 +72,9 @@ def test_table_has_every_configuration_in_both_precisions(reduced):
     assert "Pareto front" in out and "MAC-pred = MACs /" in out
     # every row reaches 30 FPS on any board; the most accurate is 0.25-160's float checkpoint
     assert "--target-fps 30: 0.25-160 fp32 (onnxruntime), published top-1 45.5%" in out
-    assert re.search(r"int8 vs fp32: int8 faster in \d of 2", out)
+    for engine in ("onnxruntime", "LiteRT"):
+        assert re.search(rf"int8 \({engine}\) vs fp32 \(onnxruntime\): int8 faster in \d of 2",
+                         out)
 
 
 def test_json_rows_front_fit_and_environment(reduced):
@@ -79,21 +84,26 @@ def test_json_rows_front_fit_and_environment(reduced):
                 "onnxruntime", "thermal"):
         assert key in env
     assert report["published"]["source"].startswith("https://github.com/tensorflow/models/")
-    assert report["settings"]["threads"] == 1 and report["settings"]["engines"] == ["onnxruntime"]
+    assert report["settings"]["threads"] == 1
+    assert report["settings"]["engines"] == ["litert", "onnxruntime"]
     assert report["settings"]["interleaved"] is True
     assert (report["build"]["built"], report["build"]["reused"]) == (2, 0)
     rows = report["rows"]
-    assert len(rows) == 4
+    assert len(rows) == 6
+    litert = [r for r in rows if r["engine"] == "litert"]
+    assert [(r["precision"], r["model"][-7:]) for r in litert] == [("int8", ".tflite")] * 2
     for r in rows:
         spec = MobileNetSpec.create(r["alpha"], r["resolution"], 1001)
         assert r["macs"] == spec.macs and r["params"] == spec.params
         assert r["runs"] == 10 and len(report["raw_latencies_ms"][r["label"]]) == 10
         assert 0 < r["latency_ms"]["p50"] <= r["latency_ms"]["p99"] and r["fps"] > 0
         assert r["cpu_ms_per_inference"] > 0 and r["trained"] is False
-        rate = report["mac_model"][f"onnxruntime/{r['precision']}"]["gmacs"]
+        rate = report["mac_model"][f"{r['engine']}/{r['precision']}"]["gmacs"]
         assert r["predicted_ms"] == pytest.approx(r["macs"] / rate / 1e6, rel=1e-3)
-    for group in ("onnxruntime/fp32", "onnxruntime/int8"):  # a log-space fit: ratios multiply to 1
-        ratios = [r["measured_over_predicted"] for r in rows if group.endswith(r["precision"])]
+    for group in ("onnxruntime/fp32", "onnxruntime/int8", "litert/int8"):  # log-space fits:
+        ratios = [r["measured_over_predicted"] for r in rows  # the ratios multiply to 1
+                  if group == f"{r['engine']}/{r['precision']}"]
+        assert len(ratios) == 2
         assert math.prod(ratios) == pytest.approx(1.0, abs=0.01)
     front = [r for r in rows if r["pareto"]]
     assert max(rows, key=lambda r: r["top1"]) in front
@@ -160,6 +170,9 @@ def test_layers_on_a_model_file(reduced, tmp_path):
     (("--sweep", "--duration", "5"), "--duration is not for --sweep"),
     (("--layers", "nothing-here"), "nothing-here: no such model file"),
     (("--layers", "m.tflite"), "m.tflite: --layers profiles ONNX"),
+    (("--sweep", "--engines", "tvm"), "--engines 'tvm': expected onnxruntime or litert"),
+    (("--layers", "--engines", "litert"), "--engines needs --sweep"),
+    (("m.onnx", "--engines", "litert"), "--engines goes with --sweep"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
     if "m.tflite" in args:

@@ -51,6 +51,9 @@ def bench_parser() -> argparse.ArgumentParser:
                          "files or names (default: the largest and smallest configuration)")
     sw.add_argument("--quick", action="store_true",
                     help="fewer runs (30 per model in 5 rounds; 20 profiled)")
+    sw.add_argument("--engines", metavar="NAME[,NAME]",
+                    help="--sweep: onnxruntime, litert (int8 as .tflite); default both when "
+                         "LiteRT is installed")
     sw.add_argument("--calibration", type=Path, metavar="DIR_OR_VIDEO",
                     help="frames for the int8 builds (default: the repository's data/photos)")
     return p
@@ -72,7 +75,8 @@ def _bench(argv: list[str] | None) -> int:
     if not args.models:
         raise EdgeError("give MODEL files to measure, or --sweep, or --layers")
     for flag, value in (("--configs", args.configs), ("--target-fps", args.target_fps),
-                        ("--quick", args.quick), ("--calibration", args.calibration)):
+                        ("--quick", args.quick), ("--calibration", args.calibration),
+                        ("--engines", args.engines)):
         if value:
             raise EdgeError(f"{flag} goes with --sweep or --layers")
     args.runs = 200 if args.runs is None else args.runs
@@ -129,7 +133,8 @@ def _bench_sweep(args: argparse.Namespace) -> int:
     request = make_request(sweep=args.sweep, layers=args.layers, models=args.models,
                            configs=args.configs, threads=threads, runs=args.runs,
                            warmup=args.warmup, quick=args.quick, calibration=args.calibration,
-                           idle_seconds=args.idle_seconds, target_fps=args.target_fps)
+                           idle_seconds=args.idle_seconds, target_fps=args.target_fps,
+                           engines=args.engines)
     if args.plot is not None:
         try:
             import matplotlib  # noqa: F401

@@ -6,7 +6,8 @@ weights: speed does not depend on them) in fp32 and int8, measures them all with
 edge-bench's interleaved loop, and sets the measured speed beside the *published* ImageNet
 top-1 of each configuration's trained checkpoint, so a user can pick the most accurate
 network that meets a frame rate here. ``--layers`` profiles single models layer by layer
-(:mod:`edge.layers`). Engines are one dimension of every row; onnxruntime is the one today.
+(:mod:`edge.layers`). Engines are one dimension of every row: onnxruntime runs fp32 and int8,
+LiteRT (when installed) the int8 build's full-integer .tflite.
 
     request = make_request(sweep=True, ...)   # every check before any work
     report = execute(request, cache_dir, log)  # builds (cached), measures, profiles
@@ -27,6 +28,7 @@ from edge.sweep.configs import (
     calibration_source,
     parse_configuration,
     parse_configurations,
+    parse_engines,
 )
 
 __all__ = ["WEIGHTS_NOTE", "Configuration", "SweepRequest", "execute", "make_request"]
@@ -47,18 +49,21 @@ class SweepRequest:
     profile_runs: int
     idle_seconds: float | None = None
     target_fps: float | None = None
+    engines: tuple[str, ...] = ("onnxruntime",)
 
 
 def make_request(*, sweep: bool, layers: bool, models: list[Path], configs: str | None,
                  threads: int, runs: int | None, warmup: int | None, quick: bool,
                  calibration: Path | None, idle_seconds: float | None = None,
-                 target_fps: float | None = None) -> SweepRequest:
+                 target_fps: float | None = None, engines: str | None = None) -> SweepRequest:
     """Check the options of a sweep and/or a layer profile before any expensive work."""
     if sweep and models and not layers:
         raise EdgeError("--sweep measures the published configurations: choose them with "
                         "--configs, not MODEL files")
     if target_fps is not None and not sweep:
         raise EdgeError("--target-fps needs --sweep")
+    if engines is not None and not sweep:
+        raise EdgeError("--engines needs --sweep (--layers profiles onnxruntime only)")
     if target_fps is not None and not target_fps > 0:
         raise EdgeError(f"--target-fps must be > 0, got {target_fps:g}")
     if threads < 1:
@@ -86,7 +91,8 @@ def make_request(*, sweep: bool, layers: bool, models: list[Path], configs: str 
         calibration=calibration_source(calibration) if needs_build else None,
         threads=threads, runs=runs, rounds=5 if quick else 10,
         warmup=warmup if warmup is not None else (3 if quick else 10),
-        profile_runs=20 if quick else 50, idle_seconds=idle_seconds, target_fps=target_fps)
+        profile_runs=20 if quick else 50, idle_seconds=idle_seconds, target_fps=target_fps,
+        engines=tuple(parse_engines(engines)) if sweep else ("onnxruntime",))
 
 
 def execute(request: SweepRequest, cache_dir: Path, log=lambda _msg: None) -> dict:
@@ -100,7 +106,7 @@ def execute(request: SweepRequest, cache_dir: Path, log=lambda _msg: None) -> di
     if r.sweep:
         report = run_sweep(r.configs, r.calibration, cache_dir, r.threads, runs=r.runs,
                            rounds=r.rounds, warmup=r.warmup, idle_seconds=r.idle_seconds,
-                           target_fps=r.target_fps, log=log)
+                           target_fps=r.target_fps, engines=r.engines, log=log)
     else:
         report = {"kind": "edge-bench layers", "environment": {"before": environment()}}
     if r.layers:

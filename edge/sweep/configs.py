@@ -26,6 +26,8 @@ ALPHAS = (1.0, 0.75, 0.5, 0.25)
 RESOLUTIONS = (224, 192, 160, 128)
 PRECISIONS = ("fp32", "int8")
 ENGINE = "onnxruntime"
+# LiteRT runs the int8 build as the full-integer .tflite edge-convert writes beside it
+ENGINES = (ENGINE, "litert")
 # the published column each precision is compared with: float checkpoints for fp32, the
 # quantization-aware-trained ones for int8 (the closest published figure to any int8 build)
 CHECKPOINT = {"fp32": "float", "int8": "quant"}
@@ -131,9 +133,29 @@ def cache_folder(cache_dir: Path, config: Configuration, calibration: Path) -> P
             / f"{config.name}-seed0-calib{_fingerprint(calibration)}")
 
 
+def parse_engines(text: str | None) -> list[str]:
+    """``--engines onnxruntime,litert``; None: onnxruntime, and LiteRT when it is installed."""
+    from edge.engine_litert import litert_available
+
+    installed, why = litert_available()
+    if text is None:
+        return list(ENGINES) if installed else [ENGINE]
+    chosen = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    for engine in chosen:
+        if engine not in ENGINES:
+            raise EdgeError(f"--engines {engine!r}: expected {' or '.join(ENGINES)}")
+    if "litert" in chosen and not installed:
+        raise EdgeError(f"--engines litert: {why}")
+    if not chosen:
+        raise EdgeError("--engines: name at least one of " + ", ".join(ENGINES))
+    return chosen
+
+
 def build_models(configs: list[Configuration], calibration: Path, cache_dir: Path,
-                 log=lambda _msg: None) -> tuple[dict[tuple[Configuration, str, str], Path], dict]:
-    """fp32 and int8 ONNX of each configuration, converted once and cached.
+                 log=lambda _msg: None, engines: tuple[str, ...] | list[str] = (ENGINE,),
+                 ) -> tuple[dict[tuple[Configuration, str, str], Path], dict]:
+    """fp32 and int8 ONNX of each configuration (and the int8 .tflite for LiteRT), converted
+    once and cached.
 
     Returns ``{(config, precision, engine): path}`` and a summary (cache folder, how many were
     built or reused, seconds).
@@ -145,7 +167,7 @@ def build_models(configs: list[Configuration], calibration: Path, cache_dir: Pat
     t0 = time.perf_counter()
     for config in configs:
         folder = cache_folder(cache_dir, config, calibration)
-        report = _cached_report(folder)
+        report = _cached_report(folder, with_tflite="litert" in engines)
         if report is None:
             t1 = time.perf_counter()
             report = convert(ConvertOptions(output=folder, alpha=config.alpha,
@@ -156,18 +178,23 @@ def build_models(configs: list[Configuration], calibration: Path, cache_dir: Pat
             log(f"built {config.name} fp32 + int8 in {time.perf_counter() - t1:.1f} s")
         else:
             reused += 1
-        for precision in PRECISIONS:
-            models[(config, precision, ENGINE)] = Path(report["files"][precision]["path"])
+        if ENGINE in engines:
+            for precision in PRECISIONS:
+                models[(config, precision, ENGINE)] = Path(report["files"][precision]["path"])
+        if "litert" in engines:
+            models[(config, "int8", "litert")] = Path(report["tflite"]["path"])
     return models, {"cache": str(Path(cache_dir) / "sweep"), "built": built, "reused": reused,
                     "seconds": round(time.perf_counter() - t0, 2),
                     "calibration": str(calibration), "weights": "random (seed 0), UNTRAINED"}
 
 
-def _cached_report(folder: Path) -> dict | None:
-    """A finished build's report (written last, after both models), or None."""
+def _cached_report(folder: Path, with_tflite: bool = False) -> dict | None:
+    """A finished build's report (written last, after the models), or None."""
     try:
         report = json.loads((folder / "report.json").read_text())
         paths = [Path(report["files"][p]["path"]) for p in PRECISIONS]
+        if with_tflite:
+            paths.append(Path(report["tflite"]["path"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return report if all(p.is_file() for p in paths) else None

@@ -25,12 +25,13 @@ from edge.sweep.configs import (
 
 def run_sweep(configs: list[Configuration], calibration: Path, cache_dir: Path, threads: int,
               runs: int, rounds: int, warmup: int, idle_seconds: float | None = None,
-              target_fps: float | None = None, log=lambda _msg: None) -> dict:
+              target_fps: float | None = None, engines: tuple[str, ...] = (ENGINE,),
+              log=lambda _msg: None) -> dict:
     """Build, measure (interleaved), and analyse; returns the report."""
     from edge.bench import run_benchmark
 
     t0 = time.perf_counter()
-    models, build = build_models(configs, calibration, cache_dir, log)
+    models, build = build_models(configs, calibration, cache_dir, log, engines)
     keys = list(models)
     bench = run_benchmark([models[k] for k in keys], [threads], runs=runs, rounds=rounds,
                           warmup=warmup, idle_seconds=idle_seconds, log=log, spin=False)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 ALPHA_COLOURS = {1.0: "tab:blue", 0.75: "tab:orange", 0.5: "tab:green", 0.25: "tab:red"}
-MARKERS = {"fp32": "o", "int8": "s"}
+# (precision, engine): marker; LiteRT runs only the int8 build
+MARKERS = {("fp32", "onnxruntime"): "o", ("int8", "onnxruntime"): "s", ("int8", "litert"): "^"}
 GROUP_COLOURS = {"depthwise": "tab:red", "pointwise": "tab:blue", "rest": "tab:gray"}
 
 
@@ -40,7 +41,7 @@ def format_sweep(report: dict) -> str:
     front = sorted((r for r in report["rows"] if r["pareto"]),
                    key=lambda r: r["latency_ms"]["p50"])
     lines.append("Pareto front, fastest first (* above: no other row is both faster and more "
-                 "accurate): " + ", ".join(f"{r['config']} {r['precision']} "
+                 "accurate): " + ", ".join(f"{r['config']} {r['precision']} {r['engine']} "
                                            f"({r['latency_ms']['p50']:.2f} ms, {r['top1']:.1f}%)"
                                            for r in front))
     for name, m in report["mac_model"].items():
@@ -60,17 +61,22 @@ def format_sweep(report: dict) -> str:
 
 
 def _precision_lines(comparisons: list[dict]) -> list[str]:
-    if not comparisons:
-        return []
-    faster = [c for c in comparisons if c["int8_faster"]]
-    speedups = [c["speedup"] for c in comparisons]
-    line = (f"int8 vs fp32: int8 faster in {len(faster)} of {len(comparisons)} configurations "
-            f"(x{min(speedups):.2f} to x{max(speedups):.2f})")
-    slower = [c for c in comparisons if not c["int8_faster"]]
-    if slower:
-        line += "; SLOWER in " + ", ".join(f"{c['network']} (x{c['speedup']:.2f})"
-                                           for c in slower)
-    return [line]
+    """int8 against onnxruntime's fp32 of the same configuration, one line per int8 engine."""
+    lines = []
+    for engine, suffix in (("onnxruntime", ".onnx"), ("LiteRT", ".tflite")):
+        group = [c for c in comparisons if c["int8"].endswith(suffix)]
+        if not group:
+            continue
+        faster = [c for c in group if c["int8_faster"]]
+        speedups = [c["speedup"] for c in group]
+        line = (f"int8 ({engine}) vs fp32 (onnxruntime): int8 faster in {len(faster)} of "
+                f"{len(group)} configurations (x{min(speedups):.2f} to x{max(speedups):.2f})")
+        slower = [c for c in group if not c["int8_faster"]]
+        if slower:
+            line += "; SLOWER in " + ", ".join(f"{c['network']} (x{c['speedup']:.2f})"
+                                               for c in slower)
+        lines.append(line)
+    return lines
 
 
 def format_target(target: dict) -> str:
@@ -118,7 +124,7 @@ def _plot_sweep(ax, rows: list[dict], report: dict, line2d) -> None:
     rated = [r for r in rows if r["top1"] is not None]
     for r in rated:
         colour = ALPHA_COLOURS.get(r["alpha"], "black")
-        marker = MARKERS.get(r["precision"], "^")
+        marker = MARKERS.get((r["precision"], r["engine"]), "D")
         x, y = r["latency_ms"]["p50"], r["top1"]
         ax.plot([r["predicted_ms"], x], [y, y], color="0.7", lw=0.8, zorder=1)
         ax.scatter([r["predicted_ms"]], [y], marker=marker, facecolors="none",
@@ -141,7 +147,8 @@ def _plot_sweep(ax, rows: list[dict], report: dict, line2d) -> None:
     ax.grid(alpha=0.3, which="both")
     handles = [line2d([], [], marker="o", ls="", color=c, label=f"alpha {a:g}")
                for a, c in ALPHA_COLOURS.items() if any(r["alpha"] == a for r in rated)]
-    handles += [line2d([], [], marker=m, ls="", color="0.3", label=p) for p, m in MARKERS.items()]
+    handles += [line2d([], [], marker=m, ls="", color="0.3", label=f"{p} {e}")
+                for (p, e), m in MARKERS.items() if any(r["engine"] == e for r in rated)]
     handles += [line2d([], [], marker="o", ls="", markerfacecolor="none", color="0.3",
                        label="MAC-predicted latency"),
                 line2d([], [], color="black", label="Pareto front")]
