@@ -99,13 +99,15 @@ class _ChunkEnergy:
 def run_benchmark(paths: list[Path], threads: list[int], runs: int | None = 200,
                   duration: float | None = None, warmup: int = 10, rounds: int = 10,
                   readers: list[PowerReader] | None = None, idle_seconds: float | None = None,
-                  log=lambda _msg: None, spin: bool = True) -> dict:
+                  log=lambda _msg: None, spin: bool | None = None) -> dict:
     """Measure every (model, threads) pair; returns the report as a dict.
 
-    ``spin=False`` stops idle worker threads spin-waiting, as edge-run does with a camera:
-    with many multi-threaded sessions interleaved, the spinning workers of the session that
-    just ran steal cores from the next one.
+    ``spin=False`` stops idle worker threads spin-waiting, as edge-run does with a camera.
+    None (the default): on for a single pair, off when several are interleaved: the spinning
+    workers of the session that just ran would steal cores, and CPU time, from the next one.
     """
+    if spin is None:
+        spin = len(paths) * len(threads) == 1
     env_before = environment()
     meter = EnergyMeter(readers if readers is not None else default_readers())
     idle = meter.measure_idle(idle_seconds) if idle_seconds else None
@@ -159,7 +161,8 @@ def run_benchmark(paths: list[Path], threads: list[int], runs: int | None = 200,
         "settings": {"threads": threads, "runs_per_config": len(configs[0].latencies),
                      "rounds": rounds, "warmup": warmup, "interleaved": True,
                      "spinning": "onnxruntime default (on)" if spin else
-                     "off (as edge-run with a camera or --fps-cap)"},
+                     "off (as edge-run with a camera or --fps-cap; interleaved sessions "
+                     "would otherwise steal each other's cores)"},
         "power": {"method": meter.method or None, "estimated": meter.estimated,
                   "idle_watts": idle, "unavailable": meter.reasons if not reader else {}},
         "results": results,
@@ -236,7 +239,9 @@ def compare_precisions(results: list[dict], dot_product: bool | None = None) -> 
         if twin is None:
             continue
         ratio = twin["latency_ms"]["p50"] / r["latency_ms"]["p50"]
-        if ratio >= 1:
+        if abs(ratio - 1) < 0.02:  # the noise of one run: neither a win nor a warning
+            verdict = f"int8 is as fast as fp32 here ({ratio:.2f}x)"
+        elif ratio >= 1:
             verdict = f"int8 is {ratio:.2f}x faster than fp32"
         else:
             why = ("this CPU lacks dot-product instructions, like the Pi 3, Pi 4 and Zero 2 W"
