@@ -70,6 +70,7 @@ class Runner:
     cpu_s: float = 0.0
     wall_s: float = 0.0
     paced_cpu_ms: float | None = None
+    model: str | None = None  # the file edge runs (edge engine, edge pipeline)
 
     @property
     def key(self) -> str:
@@ -191,8 +192,10 @@ def main() -> int:
                         *([Runner(name, "litert ours", precision, t,
                                   litert_step(ours["tflite"], t))]
                           if precision == "int8" and not name.startswith("QAT") else []),
-                        Runner(name, "edge engine", precision, t, engine_step(chosen, t)),
-                        Runner(name, "edge pipeline", precision, t, pipeline_step(chosen, t)),
+                        Runner(name, "edge engine", precision, t, engine_step(chosen, t),
+                               model=chosen.name),
+                        Runner(name, "edge pipeline", precision, t, pipeline_step(chosen, t),
+                               model=chosen.name),
                     ]
                     if not args.no_paced:
                         paced = {"litert": litert_step(lite, t),
@@ -221,7 +224,7 @@ def main() -> int:
                         "fps": round(len(r.latencies) / r.wall_s, 1),
                         "cpu_ms": round(1e3 * r.cpu_s / len(r.latencies), 3),
                         "paced30_cpu_ms": None if r.paced_cpu_ms is None
-                        else round(r.paced_cpu_ms, 3)})
+                        else round(r.paced_cpu_ms, 3), "model": r.model})
     print_table(results)
     if args.json:
         args.json.write_text(json.dumps({"machine": {"cpu": cpu_features(),
@@ -256,6 +259,10 @@ def print_table(results: list[dict]) -> None:
               f"{paced:>8}{vs_lite:>11}{vs_ort:>9}{note}")
     print("ratios are p50 latency against LiteRT / bare onnxruntime on the same network, "
           "precision and threads (below 1.00x: faster)")
+    for r in results:
+        if r["runtime"] == "edge engine" and r["precision"] == "int8":
+            print(f"edge engine, {r['network']} int8 @{r['threads']}t: {r['model']} "
+                  "(edge-run --prefer fastest)")
 
 
 if __name__ == "__main__":
