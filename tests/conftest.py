@@ -1,7 +1,8 @@
 """Shared fixtures. The repository's own data (``data/``: two real quantization-aware-trained
-MobileNetV1 files, twelve photos, LiteRT's reference predictions) is always there; the team's
-larger set in ../shared/data (the float model, LiteRT peer files) is optional and tests that
-need it skip with a reason when it is absent."""
+MobileNetV1 files, LiteRT's own int8 build of a 0.25-128, twelve photos, LiteRT's reference
+predictions) is always there; the team's larger set in ../shared/data (the float 0.25-128
+checkpoint, the bigger LiteRT peer files) is optional and tests that need it skip with a reason
+when it is absent."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ MODELS = DATA / "models"
 PHOTOS = DATA / "photos"
 QUANT_025 = MODELS / "mobilenet_v1_0.25_128_quant.tflite"  # small and fast: most tests
 QUANT_05 = MODELS / "mobilenet_v1_0.5_160_quant.tflite"  # the demo's model
+# LiteRT's own post-training int8 of 0.25-128 (random weights): a foreign int8 file to import
+PEER_INT8_025 = DATA / "peers" / "mnv1_a0.25_128_int8.tflite"
 SHARED = ROOT.parent / "shared" / "data"
 BIN = Path(sys.executable).parent
 
 
-def need_shared(what: str = "the float TFLite model and LiteRT peer files") -> Path:
+def need_shared(what: str = "the float TFLite model") -> Path:
     if not (SHARED / "reference_predictions.json").is_file():
         pytest.skip(f"needs ../shared/data ({what}; too large to bundle), not found at "
                     f"{SHARED}")

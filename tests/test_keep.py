@@ -15,7 +15,7 @@ from edge.convert import ConvertOptions, convert
 from edge.model import read_model_info
 from edge.postprocess import softmax
 
-from .conftest import BIN, PHOTOS, QUANT_025, QUANT_05, need_shared
+from .conftest import BIN, PEER_INT8_025, PHOTOS, QUANT_025, QUANT_05
 from .test_reference import reference_input
 
 litert = pytest.importorskip("ai_edge_litert.interpreter",
@@ -210,13 +210,11 @@ def test_prefer_fastest_says_when_it_is_not_the_faithful_build(kept, tmp_path):
     assert path == int8 and "NOT" not in note
 
 
-@pytest.mark.shared
 def test_litert_int8_file_per_channel_weights_kept_close(tmp_path):
     """LiteRT's own int8 build (per-channel int8 weights, int8 activations, float input):
     kept as int8 weights and shifted uint8 activations. On x86 without VNNI onnxruntime's
     uint8 x int8 kernels round pairs through 16 bits, so a few logit steps may differ."""
-    shared = need_shared("LiteRT's int8 peer files")
-    peer = shared / "peers" / "mnv1_a0.25_128_int8.tflite"
+    peer = PEER_INT8_025
     report = convert(ConvertOptions(output=tmp_path, weights=str(peer)), log=lambda _: None)
     q = report["quantization"]
     assert q["weights"] == "int8 per-channel symmetric" and not q["input"]["raw_pixels"]
