@@ -10,7 +10,8 @@ from edge.convert import ConvertOptions, convert
 from edge.postprocess import softmax
 from tools import make_reference
 
-from .conftest import MODELS, PHOTOS, need_shared
+from .conftest import MODELS, PHOTOS, QUANT_025, need_shared
+from .float_tflite import float_tflite_from
 
 pytest.importorskip("PIL.Image", reason="Pillow (test extra) reproduces the reference's "
                                           "preprocessing")
@@ -26,6 +27,32 @@ def _convert(path, tmp_path):
                      log=lambda _: None)
     return report, ort.InferenceSession(report["files"]["fp32"]["path"],
                                         providers=["CPUExecutionProvider"])
+
+
+def test_float_tflite_import_matches_litert_on_every_photo_and_mode(tmp_path):
+    """The float import path, offline: a float32 TFLite in TOCO's layout written from the
+    bundled QAT 0.25-128's dequantised (real, trained) weights, run by LiteRT, against the
+    fp32 ONNX edge-convert makes of that file."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    path = tmp_path / "mobilenet_v1_0.25_128_float.tflite"
+    path.write_bytes(float_tflite_from(QUANT_025))
+    report, session = _convert(path, tmp_path / "out")
+    assert report["model"]["weights"]["note"] == "float TFLite model"
+    assert list(report["files"]) == ["fp32"]  # no calibration frames: no int8
+    interp = Interpreter(model_path=str(path))
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    assert inp["dtype"] == np.float32 and out["shape"].tolist() == [1, 1001]
+    for photo in sorted(p.name for p in PHOTOS.iterdir()):
+        for mode in ("full_image", "center_crop"):
+            tensor = reference_input(photo, mode, 128)
+            interp.set_tensor(inp["index"], (tensor.astype(np.float32) - 127.5) / 127.5)
+            interp.invoke()
+            want = interp.get_tensor(out["index"])[0]
+            got = session.run(None, {"image": tensor})[0][0]
+            assert np.abs(want - got).max() < 1e-3, (photo, mode)
+            assert int(np.argmax(got)) == int(np.argmax(want)), (photo, mode)
 
 
 @pytest.mark.shared

@@ -34,7 +34,8 @@ from tflite.TensorType import TensorType
 
 SCHEMA_VERSION = 3
 ALIGN = 16
-DTYPES = {"int8": TensorType.INT8, "uint8": TensorType.UINT8, "int32": TensorType.INT32}
+DTYPES = {"int8": TensorType.INT8, "uint8": TensorType.UINT8, "int32": TensorType.INT32,
+          "float32": TensorType.FLOAT32}
 ACTIVATIONS = {None: ActivationFunctionType.NONE, "relu": ActivationFunctionType.RELU,
                "relu6": ActivationFunctionType.RELU6}
 # op -> (builtin code, version LiteRT's resolver registers for int8 per-channel kernels,
