@@ -355,5 +355,5 @@ def plot(report: dict, target: Path) -> None:
                      transform=ax2.transAxes, color="tab:red")
         ax2.set_ylim(bottom=0)
     fig.tight_layout()
-    fig.savefig(target, dpi=110)
+    fig.savefig(target, dpi=110, format="png")  # the name may be a temporary one
     plt.close(fig)

@@ -34,7 +34,7 @@ class LiteRTEngine:
     kind = "litert"
 
     def __init__(self, path: Path, threads: int | None = None, info: ModelInfo | None = None,
-                 warmup: bool = True, **_unused) -> None:
+                 warmup: bool = True) -> None:
         ok, why = litert_available()
         if not ok:
             raise ModelError(f"{path}: {why}")

@@ -26,3 +26,12 @@ class Frame:
     t_source_ns: int = 0
     name: str = ""
     lores: np.ndarray | None = None
+
+    def jpeg(self, quality: int) -> bytes | None:
+        """The image as JPEG bytes at ``quality`` (None when encoding fails)."""
+        import cv2
+
+        image = self.image if self.order == "BGR" else cv2.cvtColor(self.image,
+                                                                    cv2.COLOR_RGB2BGR)
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        return data.tobytes() if ok else None

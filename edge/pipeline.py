@@ -108,7 +108,7 @@ class Pipeline:
         may_preprocess = lossless and self.engine is not None and self.info is not None
         try:
             while not self.stop_event.is_set():
-                self._beat["capture"] = time.monotonic()
+                self._beat_capture()
                 t_read = time.perf_counter()
                 frame = source.read()
                 self._cost.read = ema(self._cost.read, (time.perf_counter() - t_read) * 1e3)

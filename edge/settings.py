@@ -55,14 +55,14 @@ class Setting:
         return value
 
     def parse_text(self, text: str):
-        """A command-line string -> the setting's type (argparse's ``type=``)."""
+        """A command-line number -> int or float within bounds (argparse's ``type=``)."""
         try:
             value = self.type(text)
         except ValueError:
-            kind = {int: "an integer", float: "a number"}.get(self.type, "a value")
-            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected {_kind(self.type)}, got {text!r}") \
+                from None
         try:
-            return self.check(value) if self.type in (int, float) else value
+            return self.check(value)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -216,8 +216,9 @@ def add_settings(parser: argparse.ArgumentParser, settings=SETTINGS) -> None:
     """One flag per setting, in groups, with types that enforce the bounds."""
     groups: dict[str, argparse._ActionsContainer] = {}
     for s in settings:
-        target = parser if not s.group else groups.setdefault(
-            s.group, parser.add_argument_group(s.group))
+        if s.group and s.group not in groups:
+            groups[s.group] = parser.add_argument_group(s.group)
+        target = groups[s.group] if s.group else parser
         names = [s.flag, *([s.short] if s.short else [])]
         kw: dict = {"dest": s.name, "default": s.default, "help": s.help}
         if s.type is bool:

@@ -65,12 +65,16 @@ def test_stats_json(server):
     assert set(stats["fps"]) >= {"capture", "inference", "dropped"}
     assert stats["latency_ms"]["inference"]["window"]["p50"] > 0
     assert len(stats["latest"]["top"]) == 5
+    assert "run" in stats["latency_ms"]["inference"]
+    recent = json.loads(get(server + "stats?recent")[2])  # what the page polls: no whole run
+    assert "run" not in recent["latency_ms"]["inference"]
+    assert recent["latency_ms"]["inference"]["window"]["p50"] > 0
 
 
 def test_page_snapshot_and_404(server):
     status, ctype, body = get(server)
     assert status == 200 and ctype.startswith("text/html")
-    assert b'src="stream.mjpg"' in body and b"fetch(\"stats\"" in body
+    assert b'src="stream.mjpg"' in body and b"fetch(\"stats?recent\"" in body
     wait_for_result(server)
     status, ctype, body = get(server + "snapshot.jpg")
     assert ctype == "image/jpeg"

@@ -92,12 +92,7 @@ def _bench(argv: list[str] | None) -> int:
         raise EdgeError("--runs must be >= 10 (percentiles need samples)")
     for path in args.models:  # fail before measuring anything
         read_model_info(path)
-    if args.plot is not None:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise EdgeError("--plot needs matplotlib: pip install 'edge[plot]'") from None
-    log = (lambda _m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    log = _ready_to_report(args)
     report = run_benchmark(args.models, threads, runs=args.runs, duration=args.duration,
                            warmup=args.warmup, idle_seconds=args.idle_seconds, log=log)
     if args.sustained:
@@ -135,12 +130,7 @@ def _bench_sweep(args: argparse.Namespace) -> int:
                            warmup=args.warmup, quick=args.quick, calibration=args.calibration,
                            idle_seconds=args.idle_seconds, target_fps=args.target_fps,
                            engines=args.engines)
-    if args.plot is not None:
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise EdgeError("--plot needs matplotlib: pip install 'edge[plot]'") from None
-    log = (lambda _m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
+    log = _ready_to_report(args)
     if args.sweep:
         log(f"note: {WEIGHTS_NOTE}")
     report = execute(request, default_cache_dir(), log)
@@ -149,6 +139,16 @@ def _bench_sweep(args: argparse.Namespace) -> int:
     print("\n\n".join(sections))
     _write_outputs(args, report, plot)
     return 0
+
+
+def _ready_to_report(args: argparse.Namespace):
+    """Before measuring: --plot's matplotlib is there; the progress log (quiet with -q)."""
+    if args.plot is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise EdgeError("--plot needs matplotlib: pip install 'edge[plot]'") from None
+    return (lambda _m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
 
 
 def _write_outputs(args: argparse.Namespace, report: dict, plot) -> None:
@@ -161,5 +161,4 @@ def _write_outputs(args: argparse.Namespace, report: dict, plot) -> None:
         write_bytes_atomic(args.json, (json.dumps(report, indent=1) + "\n").encode())
     if args.plot is not None:
         with atomic_path(args.plot) as tmp:
-            plot(report, tmp.with_suffix(".png"))
-            tmp.with_suffix(".png").replace(tmp)
+            plot(report, tmp)

@@ -15,7 +15,6 @@ import base64
 import contextlib
 import hashlib
 import json
-import logging
 import re
 import ssl
 import threading
@@ -30,7 +29,6 @@ from edge.sinks.httpwire import Request, Response, Stream, text
 from edge.sinks.overlay import Canvas, draw
 from edge.sinks.webserver import Limits, WebServer
 
-log = logging.getLogger(__name__)
 BOUNDARY = "edgeframe"
 SNAPSHOT_WAIT_S = 5.0
 IMAGE_HEADERS = {"Content-Security-Policy": "frame-ancestors 'none'"}
@@ -140,7 +138,8 @@ class HttpSink(Sink):
     def handle(self, result: Result) -> None:
         with self._cond:
             self._result = result
-            self._cond.notify_all()
+            if self._wanted:  # _want() wakes the encoder when a viewer arrives
+                self._cond.notify_all()
 
     def close(self) -> None:
         with self._cond:
@@ -151,8 +150,8 @@ class HttpSink(Sink):
         if self._encoder.is_alive():
             self._encoder.join(timeout=5)
 
-    def stats(self) -> dict:
-        return self._view.stats() if self._view else {}
+    def stats(self, run_percentiles: bool = True) -> dict:
+        return self._view.stats(run_percentiles) if self._view else {}
 
     def figures(self) -> dict:
         return self.server.figures()
@@ -204,8 +203,12 @@ class HttpSink(Sink):
     async def _serve_page(self, _request: Request) -> Response:
         return Response(200, self._page, "text/html; charset=utf-8", dict(self._page_headers))
 
-    async def _serve_stats(self, _request: Request) -> Response:
-        return Response(200, json.dumps(self.stats()).encode(), "application/json")
+    async def _serve_stats(self, request: Request) -> Response:
+        # the page polls twice a second and shows the recent window: it asks ?recent, which
+        # spares sorting the whole run's latencies on the server's event loop each time
+        recent = request.target.partition("?")[2] == "recent"
+        return Response(200, json.dumps(self.stats(run_percentiles=not recent)).encode(),
+                        "application/json")
 
     async def _serve_metrics(self, _request: Request) -> Response:
         body, ctype = self._metrics()

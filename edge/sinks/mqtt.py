@@ -29,7 +29,6 @@ from edge.errors import EdgeError
 from edge.sinks import ha
 from edge.sinks.base import PipelineView, Result, Sink, guarded_thread
 from edge.sinks.mqtt_options import MqttOptions
-from edge.telemetry.metrics import Rate
 
 log = logging.getLogger(__name__)
 # CONNACK refusals that retrying cannot fix (MQTT 5 reason codes; paho maps 3.1.1's 4 and 5)
@@ -127,7 +126,7 @@ class MqttSink(Sink):
         self._answered = threading.Event()  # the broker's first CONNACK arrived
         self._refusal: str | None = None
         self._tracker = LabelTracker(options.hold_s)
-        self._rate = Rate()
+        self._results = 0  # results handled so far
         self._next_state = 0.0
         # the newest of each, re-sent on reconnect (payload bytes)
         self._event: bytes | None = None
@@ -282,8 +281,8 @@ class MqttSink(Sink):
 
     def handle(self, result: Result) -> None:
         now = time.monotonic()
-        self._rate.tick(now)
-        if self._rate.count == 1:  # the first figures worth sending
+        self._results += 1
+        if self._results == 1:  # the first figures worth sending
             self._stats_now = True
             self._wake.set()
         if result.top and self._tracker.update(result.top[0][1], now):
@@ -300,9 +299,8 @@ class MqttSink(Sink):
             interval = 1.0 / self.options.rate
             late = now - self._next_state >= interval
             self._next_state = (now if late else self._next_state) + interval
-            fps = self._view.fps() if self._view is not None else self._rate.per_second(now)
             state = {**result.to_dict(), "timestamp": round(time.time(), 3),
-                     "fps": round(fps, 2)}
+                     "fps": round(self._view.fps(), 2)}
             self._publish(self.topics.state, json.dumps(state).encode(), droppable=True)
 
     def _work(self) -> None:
@@ -315,11 +313,11 @@ class MqttSink(Sink):
                 return
             frame, self._snapshot_frame = self._snapshot_frame, None
             if frame is not None:
-                jpeg = _jpeg(frame)
+                jpeg = frame.jpeg(80)
                 if jpeg is not None:
                     self._snapshot = jpeg
                     self._publish(self.topics.snapshot, jpeg, qos=0, retain=True)
-            if (self._stats_now and self._rate.count) or time.monotonic() >= due:
+            if (self._stats_now and self._results) or time.monotonic() >= due:
                 self._stats_now = False
                 due = time.monotonic() + self.options.stats_interval
                 try:
@@ -330,15 +328,6 @@ class MqttSink(Sink):
                     log.exception("stats for MQTT failed")
                     continue
                 self._publish(self.topics.stats, self._stats, qos=0, retain=True)
-
-
-def _jpeg(frame) -> bytes | None:
-    import cv2
-
-    image = frame.image if frame.order == "BGR" else cv2.cvtColor(frame.image,
-                                                                  cv2.COLOR_RGB2BGR)
-    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
-    return data.tobytes() if ok else None
 
 
 def remove(options: MqttOptions, timeout: float = 10.0) -> list[str]:

@@ -7,7 +7,6 @@ Names follow Prometheus conventions: base units in the name (seconds, bytes, her
 
 from __future__ import annotations
 
-import logging
 import ssl
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -24,8 +23,6 @@ from edge.sinks.base import Sink
 from edge.sinks.httpwire import Request, Response
 from edge.sinks.webserver import Limits, WebServer
 from edge.telemetry.thermal import THROTTLE_BITS
-
-log = logging.getLogger(__name__)
 
 
 class PipelineCollector:

@@ -14,8 +14,6 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
-
 from edge.errors import EdgeError
 from edge.fileio import fsync_file
 from edge.frame import Frame
@@ -86,16 +84,14 @@ class Recorder(FrameSink):
                     self._cut_back()
 
     def _write(self, frame: Frame) -> None:
-        image = frame.image if frame.order == "BGR" else cv2.cvtColor(frame.image,
-                                                                      cv2.COLOR_RGB2BGR)
-        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-        if not ok:
+        data = frame.jpeg(self.quality)
+        if data is None:
             raise OSError("JPEG encoding failed")
         name = f"{frame.seq:08d}.jpg"
         tmp = self.folder / f".{name}.tmp"
         try:
             with open(tmp, "wb") as fh:
-                fh.write(data.tobytes())
+                fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())  # whole on disk before it gets its name
             os.replace(tmp, self.folder / name)

@@ -116,7 +116,7 @@ def plot(report: dict, target: Path) -> None:
     if profiles:
         _plot_layers(axes[0][-1], profiles)
     fig.tight_layout()
-    fig.savefig(target, dpi=110, bbox_inches="tight")
+    fig.savefig(target, dpi=110, bbox_inches="tight", format="png")  # maybe a temporary name
     plt.close(fig)
 
 
