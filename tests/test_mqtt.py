@@ -54,7 +54,8 @@ def test_broker_url_and_password_sources(tmp_path):
     assert parse_broker("mqtt://u:url@h:1", None, {}).password == "url"
     for bad, words in (("http://h", "expected mqtt://"), ("mqtt://", "expected"),
                        ("mqtt://h:99999", "expected"), ("mqtt://h/topic", "expected"),
-                       ("mqtt://:hunter2@h", "needs a user name")):
+                       ("mqtt://:hunter2@h", "needs a user name"),
+                       ("mqtt://u:hunter2@h:notaport", "expected")):  # does not even parse
         with pytest.raises(EdgeError, match=words) as err:
             parse_broker(bad, environ={})
         assert "hunter2" not in str(err.value)

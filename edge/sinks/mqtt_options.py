@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from edge.errors import EdgeError
+from edge.redact import redact
 from edge.sinks.ha import Topics
 
 PASSWORD_ENV = "EDGE_MQTT_PASSWORD"
@@ -42,7 +43,7 @@ def parse_broker(url: str, password_file: Path | None = None,
         port = parts.port
     except ValueError:
         parts, port = None, None
-    shown = url.replace(f":{parts.password}@", ":***@") if parts and parts.password else url
+    shown = redact(url)  # also when the URL does not even parse
     if (parts is None or parts.scheme not in ("mqtt", "mqtts") or not parts.hostname
             or parts.path not in ("", "/") or parts.query or parts.fragment):
         raise EdgeError(f"--mqtt {shown}: expected mqtt://[user@]host[:port] or "
