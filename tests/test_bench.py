@@ -80,14 +80,24 @@ def test_comparison_warns_plainly_when_int8_is_slower():
     assert level[0]["verdict"] == "int8 is as fast as fp32 here (0.99x)"
 
 
-def test_several_sessions_are_measured_without_spinning(pair):
+def test_several_sessions_are_measured_without_spinning(pair, monkeypatch):
     """Interleaved sessions spin-waiting would steal each other's cores and CPU time."""
-    from edge.bench import run_benchmark
+    import edge.bench
 
-    several = run_benchmark(list(pair), [1, 2], runs=10, rounds=1, warmup=1)
-    assert several["settings"]["spinning"].startswith("off")
-    one = run_benchmark([pair[0]], [1], runs=10, rounds=1, warmup=1)
-    assert one["settings"]["spinning"].startswith("onnxruntime default (on)")
+    opened = []
+
+    def keep(*args, **kwargs):
+        engine = edge.engine.open_engine(*args, **kwargs)
+        opened.append(engine.session.get_session_options().get_session_config_entry(
+            "session.intra_op.allow_spinning"))  # what onnxruntime was told
+        return engine
+
+    monkeypatch.setattr(edge.bench, "open_engine", keep)
+    several = edge.bench.run_benchmark(list(pair), [1, 2], runs=10, rounds=1, warmup=1)
+    assert several["settings"]["spinning"].startswith("off") and opened == ["0"] * 4
+    opened.clear()
+    one = edge.bench.run_benchmark([pair[0]], [1], runs=10, rounds=1, warmup=1)
+    assert one["settings"]["spinning"].startswith("onnxruntime default (on)") and opened == ["1"]
 
 
 def test_bench_rejects_a_bad_model(tmp_path):

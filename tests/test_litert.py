@@ -45,7 +45,6 @@ def test_run_is_the_interpreters_own_answer_for_the_pixels(built):
         want = (interp.get_tensor(out["index"])[0].astype(np.float32) - zero) * scale
         got = engine.run(pixels)
         assert got.dtype == np.float32 and np.array_equal(got, want)
-        assert pixels.min() >= 0  # run() left the caller's tensor alone
     fresh = rng.integers(0, 256, (1, 128, 128, 3), dtype=np.uint8)
     copy = fresh.copy()
     engine.run(fresh)

@@ -170,6 +170,7 @@ def test_without_tflite_micro_the_arena_is_the_estimate_and_says_so(tmp_path, mo
     assert "ESTIMATED" in format_report(report)
 
 
+@needs_tflm
 def test_a_kept_quantization_exports_too(tmp_path):
     """The QAT file's own int8 (the default for it) becomes a TFLM model without calibration.
     TFLM takes only int8 weights with zero point 0, so the file's uint8 weights stay integers

@@ -285,7 +285,7 @@ def test_tls_with_a_test_ca_and_removal(broker, model, certs):
     assert not [t for t in left if "cam-tls" in t], left
 
 
-def test_broker_down_at_start_and_restarting_mid_run(tmp_path, model, scenes):
+def test_broker_down_at_start_and_restarting_mid_run(tmp_path, model, scenes, request):
     """Inference never waits for the broker; the outage shows in /stats, /metrics and the
     systemd STATUS while the watchdog keeps being fed; a broker that forgot everything
     (no persistence) gets availability, discovery and the last event back."""
@@ -293,6 +293,7 @@ def test_broker_down_at_start_and_restarting_mid_run(tmp_path, model, scenes):
     from .test_service import NotifySocket
 
     server = Mosquitto(tmp_path)  # anonymous, not started yet
+    request.addfinalizer(server.stop)  # also when an assertion fails
     notify = NotifySocket(tmp_path / "notify")
     proc, notes = start_edge_run(
         "--replay", scenes, "--realtime", "--loop", "--model", model,
@@ -300,6 +301,7 @@ def test_broker_down_at_start_and_restarting_mid_run(tmp_path, model, scenes):
         "--mqtt-hold", "0.5", "--http", "127.0.0.1:0", wait_for=("web page on", "MQTT to"),
         env={"NOTIFY_SOCKET": str(tmp_path / "notify"), "WATCHDOG_USEC": "1000000"})
     stats_url = notes["web page on"] + "stats"
+    rec = None
     try:
         assert "not connected yet" in notes["MQTT to"]
         before = wait_until(lambda: (s := get_json(stats_url))["frames"]["processed"] > 20
@@ -316,6 +318,7 @@ def test_broker_down_at_start_and_restarting_mid_run(tmp_path, model, scenes):
         rec.wait_for("edge/cam-b/event", timeout=10)
         wait_until(lambda: not get_json(stats_url)["problems"], what="problem cleared")
         rec.close()
+        rec = None
 
         base = get_json(stats_url)["sinks"]["mqtt"]["dropped"]  # while it was not there yet
         server.stop()  # and goes away: state messages are dropped and counted
@@ -344,7 +347,8 @@ def test_broker_down_at_start_and_restarting_mid_run(tmp_path, model, scenes):
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)
         notify.close()
+        if rec is not None:
+            rec.close()
     assert proc.returncode == 0
     assert retained(server.port, "edge/cam-b/availability") == {
         "edge/cam-b/availability": b"offline"}
-    server.stop()
