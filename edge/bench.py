@@ -18,6 +18,7 @@ import numpy as np
 
 from edge import __version__
 from edge.engine import Engine, open_engine
+from edge.engine_litert import litert_version
 from edge.machine import cpu_features, physical_cores
 from edge.model import ModelInfo, alpha_text, read_model_info
 from edge.telemetry.metrics import percentiles
@@ -44,15 +45,6 @@ class Config:
         return f"{self.path.name} @{self.threads}t"
 
 
-def _litert_version() -> str | None:
-    try:
-        from importlib.metadata import version
-
-        return version("ai-edge-litert")
-    except Exception:  # not installed (the litert extra)
-        return None
-
-
 def environment() -> dict:
     import onnxruntime as ort
 
@@ -68,7 +60,7 @@ def environment() -> dict:
         "python": platform.python_version(),
         "numpy": np.__version__,
         "onnxruntime": ort.__version__,
-        "litert": _litert_version(),
+        "litert": litert_version(),
         "providers": ort.get_available_providers(),
         "edge": __version__,
         "thermal": thermal,

@@ -28,6 +28,16 @@ def litert_available() -> tuple[bool, str]:
     return True, ""
 
 
+def litert_version() -> str | None:
+    """The installed LiteRT's version (package metadata: no import), or None."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ai-edge-litert")
+    except PackageNotFoundError:  # not installed (the litert extra)
+        return None
+
+
 class LiteRTEngine:
     """One LiteRT interpreter with XNNPACK (LiteRT's default CPU delegate) on ``threads``."""
 

@@ -58,6 +58,8 @@ class ConvertOptions:
 
 
 MAX_ALPHA, MAX_RESOLUTION, MAX_CLASSES = 4.0, 2048, 100_000
+MCU_NEEDS_INT8 = ("--mcu exports the int8 model: give --calibration frames (a quantized "
+                  "checkpoint keeps its own quantization without)")
 
 
 def check_bounds(alpha: float | None, resolution: int | None, classes: int | None) -> None:
@@ -106,8 +108,7 @@ def _validate(opts: ConvertOptions) -> None:
         from edge.convert.tflite_export import INPUT_TYPES
 
         if opts.calibration is None and opts.weights is None:
-            raise EdgeError("--mcu exports the int8 model: give --calibration frames (a "
-                            "quantized checkpoint keeps its own quantization without)")
+            raise EdgeError(MCU_NEEDS_INT8)
         if opts.mcu_input not in INPUT_TYPES:
             raise EdgeError(f"--mcu-input must be one of {', '.join(INPUT_TYPES)}")
         Target.create(opts.mcu_target, opts.mcu_sram, opts.mcu_flash)
@@ -163,7 +164,9 @@ def convert(opts: ConvertOptions, log=print) -> dict:
     spec = resolve_spec(weights, opts)
     if weights is None:
         weights = random_weights(spec, opts.seed)
-    quantization_mode(opts, weights)  # a --quantization the weights contradict fails here
+    mode = quantization_mode(opts, weights)  # a --quantization the weights contradict fails
+    if opts.mcu and mode is None:
+        raise EdgeError(MCU_NEEDS_INT8)
     labels = read_labels(opts.labels, spec.classes, weights.background)
     if labels is None and weights.source.get("trained"):
         # every MobileNetV1 checkpoint we import is an ImageNet classifier
@@ -185,13 +188,10 @@ def convert(opts: ConvertOptions, log=print) -> dict:
     try:
         fp32_path = staging / f"{info.name}.onnx"
         onnx.save(fp32, fp32_path)
-        int8 = build_int8(opts, spec, info, weights, fp32, fp32_path, staging, timings)
+        int8 = build_int8(opts, mode, spec, info, weights, fp32, fp32_path, staging, timings)
         int8_path, calibration, verification = int8.path, int8.calibration, int8.verification
         mcu = tflite = None
         outputs: list[Path] = []
-        if opts.mcu and int8_path is None:
-            raise EdgeError("--mcu exports the int8 model: give --calibration frames (a "
-                            "quantized checkpoint keeps its own quantization without)")
         if int8_path is not None and (opts.mcu or opts.tflite):
             # imported here: the flatbuffer schema is a large package, only int8 needs it
             from edge.convert.mcu import Target, export_int8_tflite, export_mcu

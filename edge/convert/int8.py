@@ -60,11 +60,11 @@ def quantization_mode(opts, weights: Weights) -> str | None:
     return mode
 
 
-def build_int8(opts, spec: MobileNetSpec, info: ModelInfo, weights: Weights,
+def build_int8(opts, mode: str | None, spec: MobileNetSpec, info: ModelInfo, weights: Weights,
                fp32: onnx.ModelProto, fp32_path: Path, staging: Path,
                timings: dict) -> Int8Build:
-    """Build, save (into ``staging``) and verify the int8 model ``opts`` asks for."""
-    mode = quantization_mode(opts, weights)
+    """Build, save (into ``staging``) and verify the int8 model ``opts`` asks for, ``mode``
+    being :func:`quantization_mode`'s answer."""
     if mode is None:
         return Int8Build()
     t0 = time.perf_counter()

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.engine import Engine
+from edge.engine_litert import litert_version
 from edge.postprocess import softmax, top_k
 
 
@@ -34,15 +35,6 @@ def compare(fp32: Path, int8: Path, cases: list[tuple[str, np.ndarray]]) -> dict
         "cosine_min": float(np.min([r["cosine"] for r in rows])) if n else None,
         "per_case": rows,
     }
-
-
-def litert_version() -> str | None:
-    """The installed LiteRT's version, or None when it is not installed."""
-    try:
-        import ai_edge_litert
-    except ImportError:
-        return None
-    return getattr(ai_edge_litert, "__version__", "unknown")
 
 
 def tflite_runner(path: Path, normalisation: dict, softmax_output: bool):
