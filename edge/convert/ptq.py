@@ -4,9 +4,8 @@ Calibration runs the fp32 model on real frames and records, for every activation
 model stores, a histogram (ReLU6 outputs and the pooled features lie in [0, 6]) and the
 per-channel mean, and for every layer the second moments of its inputs. From them:
 
-- activation ranges: ``mse`` picks, per tensor, the clipping point that minimises the expected
-  squared error (rounding inside the range, clipping outside) over the histogram; ``minmax``
-  takes the largest value seen; ``percentile`` the 99.99th percentile;
+- activation ranges: per tensor, the clipping point that minimises the expected squared error
+  (rounding inside the range, clipping outside) over the histogram;
 - weights: int8 symmetric per output channel, rounded by GPTQ (Frantar et al. 2023): one
   input at a time, each rounding error compensated on the inputs not yet rounded, so the
   layer's output on the calibration frames moves least;
@@ -39,7 +38,6 @@ from edge.convert.weights import Weights
 from edge.errors import EdgeError
 from edge.model import INPUT_NAME
 
-RANGES = ("mse", "minmax", "percentile")
 BINS = 4096
 TOP = 6.0  # ReLU6: every stored activation lies in [0, 6]
 STEM_LEVELS = 63  # 7-bit stem weights: no 16-bit pair saturation whatever the tap order
@@ -58,7 +56,6 @@ class Stats:
     conv_means: list[np.ndarray]
     grams: list[np.ndarray]
     pixel_mean: np.ndarray
-    frames: int
 
 
 def calibrate(fp32: onnx.ModelProto, spec: MobileNetSpec, tensors: list[np.ndarray],
@@ -100,24 +97,18 @@ def calibrate(fp32: onnx.ModelProto, spec: MobileNetSpec, tensors: list[np.ndarr
             grams[i] = grams[i] + gram(layer, x)
     n = len(tensors)
     return Stats(histograms, [m / n for m in means], [m / n for m in conv_means],
-                 [g / n for g in grams], pixel_sum / n, n)
+                 [g / n for g in grams], pixel_sum / n)
 
 
-def choose_range(histogram: np.ndarray, method: str) -> float:
-    """The upper end of a [0, top] uint8 range for one activation's histogram over [0, 6]."""
+def choose_range(histogram: np.ndarray) -> float:
+    """The upper end of a [0, top] uint8 range for one activation's histogram over [0, 6]:
+    the one with the least expected squared error."""
     edges = np.linspace(0.0, TOP, BINS + 1)
     centres = (edges[:-1] + edges[1:]) / 2
     total = histogram.sum()
     if total == 0:
         return TOP
     seen = np.nonzero(histogram)[0]
-    if method == "minmax":
-        return float(edges[seen[-1] + 1])
-    if method == "percentile":
-        cdf = np.cumsum(histogram) / total
-        return float(edges[min(np.searchsorted(cdf, 0.9999) + 1, BINS)])
-    if method != "mse":
-        raise EdgeError(f"activation range method must be one of {RANGES}, got {method!r}")
     best, best_err = TOP, np.inf
     for top_bin in range(max(seen[-1] - BINS // 2, 8), seen[-1] + 2, 4):
         top = float(edges[min(top_bin, BINS)])
@@ -191,8 +182,8 @@ def _layer(w: np.ndarray, b: np.ndarray, input_mean: np.ndarray, in_scale: float
                   "relu6" if output is not None else "none")
 
 
-def post_training(weights: Weights, spec: MobileNetSpec, stats: Stats, ranges: str = "mse",
-                  gptq: bool = True, bias_correction: bool = True) -> Quantization:
+def post_training(weights: Weights, spec: MobileNetSpec, stats: Stats, gptq: bool = True,
+                  bias_correction: bool = True) -> Quantization:
     """The int8 quantization of float ``weights`` from calibration ``stats``."""
     mean = np.array(weights.normalisation["mean"], np.float64)
     std = np.array(weights.normalisation["std"], np.float64)
@@ -203,7 +194,7 @@ def post_training(weights: Weights, spec: MobileNetSpec, stats: Stats, ranges: s
     w0, b0 = weights.convs[0]
     w0 = w0.astype(np.float64) / std.reshape(1, 3, 1, 1)
     b0 = b0.astype(np.float64) + (w0 * (zero - mean).reshape(1, 3, 1, 1)).sum(axis=(1, 2, 3))
-    outputs = [QParams(choose_range(h, ranges) / 255, 0) for h in stats.histograms]
+    outputs = [QParams(choose_range(h) / 255, 0) for h in stats.histograms]
     convs = []
     in_scale, in_mean = 1.0, stats.pixel_mean - zero
     for i, (layer, (w, b)) in enumerate(zip(spec.layers[:-1], [(w0, b0), *weights.convs[1:]],
