@@ -37,7 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def status_kb(pid: int, key: str) -> float:
+def status_mb(pid: int, key: str) -> float:
+    """A size from /proc/PID/status (kB there), in MB; 0 when the key is missing."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(key + ":"):
             return int(line.split()[1]) / 1024.0
@@ -108,7 +109,7 @@ class Phase:
 
     def _sample(self) -> None:
         while not self._stop.wait(0.5):
-            self.rss.append(status_kb(self.pid, "VmRSS"))
+            self.rss.append(status_mb(self.pid, "VmRSS"))
             if len(self.rss) % 4 == 0:
                 try:
                     self.fps.append(stats(self.url)["fps"]["inference"])

@@ -24,7 +24,8 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
+
+from bench_http import cpu_s, status_mb, threads  # tools/, beside this script
 
 FRAME_BYTES = 30_000
 HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=f\r\n"
@@ -140,15 +141,7 @@ def serve(mode: str, port: int) -> None:
 
 
 def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return status_mb(pid, "VmRSS")
 
 
 async def load(port: int, viewers: int, idle: int, hold: float, pid: int) -> dict:
@@ -179,10 +172,10 @@ async def load(port: int, viewers: int, idle: int, hold: float, pid: int) -> dic
         await asyncio.sleep(0.5)
         peak = max(peak, rss_mb(pid))
     cpu = (cpu_s(pid) - c0) / (time.monotonic() - t0)
-    threads = len(os.listdir(f"/proc/{pid}/task"))
+    count = threads(pid)
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return {"peak": peak, "cpu": cpu, "threads": threads}
+    return {"peak": peak, "cpu": cpu, "threads": count}
 
 
 def measure(mode: str, args) -> None:
