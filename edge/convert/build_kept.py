@@ -27,6 +27,26 @@ from edge.errors import EdgeError
 from edge.model import INPUT_NAME, OUTPUT_NAME, ModelInfo
 
 
+def dequantized_weights(name: str, layer: QLayer) -> tuple[list[TensorProto],
+                                                            list[onnx.NodeProto]]:
+    """A layer's integer weights and int32 bias as initializers, and the DequantizeLinear
+    nodes that give ``{name}/weights`` and ``{name}/bias`` (per channel where the layer is)."""
+    per_channel = {"axis": 0} if layer.per_channel else {}
+    shape = (-1,) if layer.per_channel else ()
+    inits = [numpy_helper.from_array(np.asarray(v), f"{name}/{suffix}") for suffix, v in (
+        ("weights_quantized", layer.weight),
+        ("weights_scale", layer.weight_scale.reshape(shape)),
+        ("weights_zero_point", layer.weight_zero.reshape(shape)),
+        ("bias_quantized", layer.bias), ("bias_scale", layer.bias_scale.reshape(shape)),
+        ("bias_zero_point", np.zeros(layer.bias_scale.shape, np.int32).reshape(shape)))]
+    nodes = [helper.make_node("DequantizeLinear", [f"{name}/{part}_quantized",
+                                                   f"{name}/{part}_scale",
+                                                   f"{name}/{part}_zero_point"],
+                              [f"{name}/{part}"], name=f"{name}/{part}/Dequantize",
+                              **per_channel) for part in ("weights", "bias")]
+    return inits, nodes
+
+
 def build_kept(spec: MobileNetSpec, quant: Quantization, normalisation: dict,
                info: ModelInfo, kept: bool = True) -> onnx.ModelProto:
     """Return the checked int8 QDQ model that computes what ``quant`` says.
@@ -59,19 +79,9 @@ def build_kept(spec: MobileNetSpec, quant: Quantization, normalisation: dict,
         return out
 
     def weights(name: str, layer: QLayer) -> tuple[str, str]:
-        per_channel = {"axis": 0} if layer.per_channel else {}
-        shape = (-1,) if layer.per_channel else ()
-        w = const(f"{name}/weights_quantized", layer.weight)
-        ws = const(f"{name}/weights_scale", layer.weight_scale.reshape(shape))
-        wz = const(f"{name}/weights_zero_point", layer.weight_zero.reshape(shape))
-        b = const(f"{name}/bias_quantized", layer.bias)
-        bs = const(f"{name}/bias_scale", layer.bias_scale.reshape(shape))
-        bz = const(f"{name}/bias_zero_point", np.zeros(layer.bias_scale.shape, np.int32)
-                   .reshape(shape))
-        nodes.append(helper.make_node("DequantizeLinear", [w, ws, wz], [f"{name}/weights"],
-                                      name=f"{name}/weights/Dequantize", **per_channel))
-        nodes.append(helper.make_node("DequantizeLinear", [b, bs, bz], [f"{name}/bias"],
-                                      name=f"{name}/bias/Dequantize", **per_channel))
+        layer_inits, layer_nodes = dequantized_weights(name, layer)
+        inits.extend(layer_inits)
+        nodes.extend(layer_nodes)
         return f"{name}/weights", f"{name}/bias"
 
     def activation(x: str, layer: QLayer, name: str) -> str:

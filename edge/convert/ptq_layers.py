@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from edge.convert.build_kept import dequantized_weights
 from edge.convert.import_quant import QLayer, QParams
 
 
@@ -53,18 +54,12 @@ def layer_runner(layer, q: QLayer, in_q: QParams, input_shape: tuple[int, ...]):
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
-    per_channel = {"axis": 0} if q.per_channel else {}
-    shape = (-1,) if q.per_channel else ()
-    inits = [numpy_helper.from_array(np.asarray(v), n) for n, v in (
-        ("xs", np.array(in_q.scale, np.float32)), ("xz", np.array(in_q.zero_point, np.uint8)),
-        ("w", q.weight), ("ws", q.weight_scale.reshape(shape)),
-        ("wz", q.weight_zero.reshape(shape)), ("b", q.bias),
-        ("bs", q.bias_scale.reshape(shape)),
-        ("bz", np.zeros(q.bias_scale.shape, np.int32).reshape(shape)))]
-    nodes = [helper.make_node("DequantizeLinear", ["x", "xs", "xz"], ["xf"]),
-             helper.make_node("DequantizeLinear", ["w", "ws", "wz"], ["wf"], **per_channel),
-             helper.make_node("DequantizeLinear", ["b", "bs", "bz"], ["bf"], **per_channel),
-             helper.make_node("Conv", ["xf", "wf", "bf"], ["y"], kernel_shape=[layer.k] * 2,
+    layer_inits, layer_nodes = dequantized_weights("l", q)
+    inits = [numpy_helper.from_array(np.array(in_q.scale, np.float32), "xs"),
+             numpy_helper.from_array(np.array(in_q.zero_point, np.uint8), "xz"), *layer_inits]
+    nodes = [helper.make_node("DequantizeLinear", ["x", "xs", "xz"], ["xf"]), *layer_nodes,
+             helper.make_node("Conv", ["xf", "l/weights", "l/bias"], ["y"],
+                              kernel_shape=[layer.k] * 2,
                               strides=[layer.stride] * 2, pads=list(layer.pads),
                               group=layer.cin if layer.kind == "dw" else 1)]
     graph = helper.make_graph(
