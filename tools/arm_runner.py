@@ -18,8 +18,9 @@ import onnxruntime as ort
 def main() -> int:
     args = sys.argv[1:]
     exact = args[0] == "--exact"
-    inputs, out, models = (args[1:] if exact else args)[0], (args[1:] if exact else args)[1], \
-        (args[1:] if exact else args)[2:]
+    if exact:
+        args = args[1:]
+    inputs, out, *models = args
     data = np.load(inputs)
     results = {"onnxruntime": np.array(ort.__version__)}
     for model in models:

@@ -132,8 +132,8 @@ def load_weights(spec: str, sha256: str | None = None) -> Weights:
     if not path.exists() and ":" in spec and not spec.startswith(("/", ".")):
         path = fetch(spec, sha256)
     elif (want := _check_sha256(sha256)) is not None and path.is_file() \
-            and sha256_file(path) != want:
-        raise EdgeError(f"{path}: sha256 {sha256_file(path)}, expected {want} (--sha256)")
+            and (got := sha256_file(path)) != want:
+        raise EdgeError(f"{path}: sha256 {got}, expected {want} (--sha256)")
     if not path.exists():
         raise EdgeError(f"{path}: weights file not found")
     if not path.is_file():
