@@ -48,6 +48,12 @@ step() {  # print every step; run it unless --dry-run
     if [ "$DRY_RUN" = 0 ]; then "$@"; fi
 }
 
+instance_unit() {  # the per-camera template, made from the same unit (systemd/edge-run@.sed)
+    sed -f "$SRC/systemd/edge-run@.sed" "$SRC/systemd/edge-run.service" > "$1.tmp"
+    chmod 0644 "$1.tmp"
+    mv "$1.tmp" "$1"
+}
+
 check_platform() {
     local arch
     arch=${EDGE_ARCH:-$(uname -m)}
@@ -94,9 +100,8 @@ install_files() {
         echo "! no model yet: convert one with edge-convert and install it as" \
              "$PREFIX/models/model.onnx (or run this again with --model FILE)"
     fi
-    for unit in edge-run.service edge-run@.service; do
-        step install -m 0644 "$SRC/systemd/$unit" "$UNIT_DIR/$unit"
-    done
+    step install -m 0644 "$SRC/systemd/edge-run.service" "$UNIT_DIR/edge-run.service"
+    step instance_unit "$UNIT_DIR/edge-run@.service"
     step "$SYSTEMCTL" daemon-reload
     if [ "$START" = 1 ]; then
         step "$SYSTEMCTL" enable --now edge-run.service

@@ -12,7 +12,15 @@ import pytest
 from .conftest import BIN, ROOT
 
 INSTALL = ROOT / "deploy" / "install.sh"
-UNITS = [ROOT / "systemd" / "edge-run.service", ROOT / "systemd" / "edge-run@.service"]
+UNIT = ROOT / "systemd" / "edge-run.service"
+INSTANCE_SED = ROOT / "systemd" / "edge-run@.sed"
+
+
+def unit_texts() -> dict[str, str]:
+    """edge-run.service and the per-camera template made from it, as install.sh makes it."""
+    instance = subprocess.run(["sed", "-f", str(INSTANCE_SED), str(UNIT)], capture_output=True,
+                              text=True, check=True).stdout
+    return {"edge-run.service": UNIT.read_text(), "edge-run@.service": instance}
 
 
 @pytest.fixture
@@ -140,10 +148,9 @@ def analyzable_units(tmp_path):
     if shutil.which("systemd-analyze") is None:
         pytest.skip("no systemd-analyze")
     out = []
-    for unit in UNITS:  # ExecStart must name a real executable for verify
-        text = unit.read_text().replace("/opt/edge/venv/bin/edge-run", str(BIN / "edge-run"))
-        target = tmp_path / unit.name
-        target.write_text(text)
+    for name, text in unit_texts().items():  # ExecStart must name a real executable for verify
+        target = tmp_path / name
+        target.write_text(text.replace("/opt/edge/venv/bin/edge-run", str(BIN / "edge-run")))
         out.append(target)
     return out
 
@@ -165,7 +172,7 @@ def test_units_score_3_or_lower_in_systemd_analyze_security(analyzable_units):
 
 
 def test_unit_keeps_what_the_runtime_needs():
-    text = UNITS[0].read_text()
+    text = UNIT.read_text()
     assert "Type=notify" in text and "WatchdogSec=" in text
     assert "RestartPreventExitStatus=2 3" in text  # bad config/model: no crash loop
     assert "SupplementaryGroups=video" in text
