@@ -36,10 +36,10 @@ def world_readable(path: Path) -> bool:
         return False
 
 
-def exposed_secrets(args, config_path: Path | None) -> list[str]:
+def exposed_secrets(secret_files: dict[str, Path | None], config_path: Path | None) -> list[str]:
     """One warning per secret that other users of this machine can read: the config file
-    when it holds a password (in a URL), and the password, token and key files of edge-run's
-    settings ``args``."""
+    when it holds a password (in a URL), and the ``secret_files`` (flag -> path: password,
+    token and key files)."""
     warnings = []
     text = None
     if config_path is not None:
@@ -50,10 +50,7 @@ def exposed_secrets(args, config_path: Path | None) -> list[str]:
     if text is not None and holds_secret(text) and world_readable(config_path):
         warnings.append(f"{config_path} holds a password and is readable by every user: "
                         f"chmod 640 {config_path}")
-    for flag, path in (("--http-password-file", args.http_password_file),
-                       ("--metrics-token-file", args.metrics_token_file),
-                       ("--http-key", args.http_key),
-                       ("--mqtt-password-file", args.mqtt_password_file)):
+    for flag, path in secret_files.items():
         if path is not None and world_readable(path):
             warnings.append(f"{flag} {path} is readable by every user: chmod 600 {path}")
     return warnings

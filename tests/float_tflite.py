@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.convert.import_tflite import load_tflite
+from edge.convert.checkpoints.tflite import load_tflite
 from edge.convert.spec import MobileNetSpec
-from edge.convert.tflite_write import Graph, Tensor, write_tflite
+from edge.convert.tflite.write import Graph, Tensor, write_tflite
 
 
 def float_tflite_from(quantized: Path) -> bytes:

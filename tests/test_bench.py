@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.bench import compare_precisions
+from edge.bench.models import compare_precisions
 from edge.sources.synthetic import colour_bands
 
 from .conftest import BIN
@@ -82,21 +82,21 @@ def test_comparison_warns_plainly_when_int8_is_slower():
 
 def test_several_sessions_are_measured_without_spinning(pair, monkeypatch):
     """Interleaved sessions spin-waiting would steal each other's cores and CPU time."""
-    import edge.bench
+    import edge.bench.models
 
     opened = []
 
     def keep(*args, **kwargs):
-        engine = edge.engine.open_engine(*args, **kwargs)
+        engine = edge.engines.open_engine(*args, **kwargs)
         opened.append(engine.session.get_session_options().get_session_config_entry(
             "session.intra_op.allow_spinning"))  # what onnxruntime was told
         return engine
 
-    monkeypatch.setattr(edge.bench, "open_engine", keep)
-    several = edge.bench.run_benchmark(list(pair), [1, 2], runs=10, rounds=1, warmup=1)
+    monkeypatch.setattr(edge.bench.models, "open_engine", keep)
+    several = edge.bench.models.run_benchmark(list(pair), [1, 2], runs=10, rounds=1, warmup=1)
     assert several["settings"]["spinning"].startswith("off") and opened == ["0"] * 4
     opened.clear()
-    one = edge.bench.run_benchmark([pair[0]], [1], runs=10, rounds=1, warmup=1)
+    one = edge.bench.models.run_benchmark([pair[0]], [1], runs=10, rounds=1, warmup=1)
     assert one["settings"]["spinning"].startswith("onnxruntime default (on)") and opened == ["1"]
 
 

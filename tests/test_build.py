@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 
 from edge.convert import ConvertOptions, convert
-from edge.convert.build import build_model
+from edge.convert.graph import build_model
 from edge.convert.spec import MobileNetSpec
 from edge.convert.weights import fold_batch_norm, random_weights
 from edge.model import ModelInfo, read_model_info

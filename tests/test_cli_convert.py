@@ -213,7 +213,7 @@ def test_a_published_name_is_verified_and_downloaded_once(tmp_path):
 def test_a_tampered_download_is_refused_and_nothing_cached(tmp_path):
     """The mirror serves a different archive than the one TensorFlow published: the pinned
     checksum refuses it."""
-    from edge.convert.pins import PINNED
+    from edge.convert.checkpoints.pins import PINNED
 
     mirror = Mirror(tflite_archive("mobilenet_v1_0.25_128_quant.tflite"))
     env = {"EDGE_DOWNLOAD_MIRROR": mirror.url, "XDG_CACHE_HOME": str(tmp_path / "cache")}

@@ -6,7 +6,8 @@ import subprocess
 
 import pytest
 
-from .conftest import BIN, ROOT
+from .conftest import BIN
+from .helpers import fake_picamera_env
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +55,7 @@ def test_a_missing_camera_and_a_bad_model_block_with_fixes(tmp_path):
 
 
 def test_picamera2_found_but_not_from_apt(model):
-    env = {"PYTHONPATH": str(ROOT / "tests" / "fakes"), "EDGE_FAKE_CAMERA_DIR": "/nonexistent"}
+    env = fake_picamera_env("/nonexistent")
     proc, checks = doctor("--picamera", "--model", model, env=env)
     assert checks["picamera2"][0] == "WARN" and "apt" in proc.stdout
     assert checks["camera"][0] == "OK" and "1 camera(s) detected" in checks["camera"][1]

@@ -10,12 +10,13 @@ import onnx
 import pytest
 from onnx import numpy_helper
 
-from edge.choice import builds_in, choose, record_path
 from edge.convert import ConvertOptions, convert
 from edge.model import read_model_info
 from edge.postprocess import softmax
+from edge.run.choice import builds_in, choose, record_path
 
 from .conftest import BIN, PEER_INT8_025, PHOTOS, QUANT_025, QUANT_05
+from .helpers import ort_session
 from .test_reference import reference_input
 
 litert = pytest.importorskip("ai_edge_litert.interpreter",
@@ -31,18 +32,10 @@ def kept(request, tmp_path_factory):
     return request.param, report
 
 
-def session(path):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
 def test_kept_int8_gives_litert_top1_and_probabilities_on_every_photo(kept, reference):
     tflite, report = kept
     size = report["model"]["resolution"]
-    ours = session(report["files"]["int8"]["path"])
+    ours = ort_session(report["files"]["int8"]["path"])
     interp = litert.Interpreter(model_path=str(tflite))
     interp.allocate_tensors()
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
@@ -113,7 +106,7 @@ def test_kept_logits_are_the_files_quantised_logits(kept):
     info = read_model_info(report["files"]["int8"]["path"])
     logits = info.quantization["logits"]
     x = reference_input("bird.jpg", "center_crop", report["model"]["resolution"])
-    out = session(report["files"]["int8"]["path"]).run(None, {"image": x})[0][0]
+    out = ort_session(report["files"]["int8"]["path"]).run(None, {"image": x})[0][0]
     steps = out / logits["scale"] + logits["zero_point"]
     assert np.abs(steps - np.round(steps)).max() < 1e-3
     assert steps.min() >= 0 and steps.max() <= 255
@@ -169,7 +162,7 @@ def test_quantization_flags_that_contradict_the_weights(tmp_path):
 def test_edge_run_runs_the_kept_build_and_answers_as_litert(tmp_path):
     """The demo: a folder converted from the 0.5-160 QAT file, frames preprocessed by the
     runtime; LiteRT given the same tensors gives the same top-1 for every photo and crop."""
-    from edge.convert.quantize import load_frames
+    from edge.convert.quant.frames import load_frames
 
     out = tmp_path / "demo"
     convert(ConvertOptions(output=out, weights=str(QUANT_05), calibration=PHOTOS),
@@ -218,7 +211,7 @@ def test_litert_int8_file_per_channel_weights_kept_close(tmp_path):
     report = convert(ConvertOptions(output=tmp_path, weights=str(peer)), log=lambda _: None)
     q = report["quantization"]
     assert q["weights"] == "int8 per-channel symmetric" and not q["input"]["raw_pixels"]
-    ours = session(report["files"]["int8"]["path"])
+    ours = ort_session(report["files"]["int8"]["path"])
     interp = litert.Interpreter(model_path=str(peer))
     interp.allocate_tensors()
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]

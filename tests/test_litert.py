@@ -28,7 +28,7 @@ def built(tmp_path_factory):
 def test_run_is_the_interpreters_own_answer_for_the_pixels(built):
     from ai_edge_litert.interpreter import Interpreter
 
-    from edge.engine import open_engine
+    from edge.engines import open_engine
 
     engine = open_engine(built["tflite"], threads=1)
     assert engine.kind == "litert" and engine.input_shape == (1, 128, 128, 3)

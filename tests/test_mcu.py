@@ -15,20 +15,19 @@ import numpy as np
 import onnx
 import pytest
 
-from edge.convert.quantize import load_frames
-from edge.convert.tflite_export import export_tflite
+from edge.convert.quant.frames import load_frames
+from edge.convert.tflite.export import export_tflite
 
 from .conftest import BIN, PHOTOS, QUANT_025
+from .helpers import exact_qdq, litert
 from .mcu_common import (
     GXX,
     LITERT_STEPS,
     TFLM_STEPS,
     agreement,
     convert,
-    litert,
     needs_gxx,
     needs_tflm,
-    reference,
     tflm,
     tflm_measure,
     tflm_runner,
@@ -191,7 +190,7 @@ needs_tflm_sources = pytest.mark.skipif(
 @needs_gxx
 @needs_tflm_sources
 def test_resolver_compiles_against_tflm_headers(mcu_025):
-    from edge.convert.mcu_bundle import compile_check
+    from edge.convert.mcu.bundle import compile_check
 
     includes = (SOURCES / "tflite-micro", SOURCES / "flatbuffers" / "include",
                 SOURCES / "gemmlowp")
@@ -224,7 +223,7 @@ def test_uint8_per_tensor_weights_are_requantized_and_still_match(mcu_025, tmp_p
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from edge.convert.quantize import _Reader
+    from edge.convert.quant.ort import _Reader
 
     fp32 = mcu_025["out"] / "mobilenet_v1_0.25_128_fp32.onnx"
     pre, u8 = tmp_path / "pre.onnx", tmp_path / "u8.onnx"
@@ -286,7 +285,7 @@ def test_stem_reading_pixels_at_scale_1_128_zero_point_128(mcu_025, tmp_path):
     assert export.input["scale"] == 1 / 128 and export.input["zero_point"] == 0
     run_ours = tflm_runner(mcu_025["tflite"], mcu_025["mcu"]["arena_bytes"])
     run_qat = tflm_runner(export.tflite, tflm_measure(export.tflite))
-    ref_ours, ref_qat = reference(mcu_025["onnx"]), reference(path)
+    ref_ours, ref_qat = exact_qdq(mcu_025["onnx"]), exact_qdq(path)
     step = export.output["scale"]
     for _, tensor in load_frames(PHOTOS, 128, limit=3).cases():
         # float32 evaluation rounds the two forms' products differently: a stem output

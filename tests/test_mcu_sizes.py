@@ -10,10 +10,16 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from edge.convert.mcu import Target, estimate_arena, estimate_flash, largest_fitting, parse_size
-from edge.convert.quantize import load_frames
+from edge.convert.mcu.targets import (
+    Target,
+    estimate_arena,
+    estimate_flash,
+    largest_fitting,
+    parse_size,
+)
+from edge.convert.quant.frames import load_frames
 from edge.convert.spec import MobileNetSpec
-from edge.convert.tflite_export import export_tflite
+from edge.convert.tflite.export import export_tflite
 from edge.errors import EdgeError
 
 from .conftest import PHOTOS, QUANT_025
@@ -32,8 +38,8 @@ def test_torch_padding_and_per_channel_normalisation(tmp_path):
     mean and std that cannot fold into the stem (a 1x1 depthwise convolution)."""
     import dataclasses
 
-    from edge.convert.build import build_model
-    from edge.convert.quantize import quantize
+    from edge.convert.graph import build_model
+    from edge.convert.quant.calibrate import quantize
     from edge.convert.weights import random_weights
     from edge.model import ModelInfo
 
@@ -146,14 +152,13 @@ def test_sizes_targets_and_what_would_fit():
 
 def test_without_tflite_micro_the_arena_is_the_estimate_and_says_so(tmp_path, monkeypatch):
     """Where tflite-micro cannot be installed (it has x86-64 wheels only, so not on a Pi)."""
-    import edge.convert.mcu as mcu
-    import edge.convert.mcu_verify as mcu_verify
+    import edge.convert.mcu.export as mcu
     from edge.convert import ConvertOptions
     from edge.convert import convert as convert_in_process
     from edge.convert.report import format_report
 
     monkeypatch.setattr(mcu, "measure_arena", lambda _: None)
-    monkeypatch.setattr(mcu_verify, "tflm_available", lambda: False)
+    monkeypatch.setattr(mcu, "tflm_available", lambda: False)
     report = convert_in_process(ConvertOptions(
         output=tmp_path, alpha=0.25, resolution=96, calibration=PHOTOS, calibration_samples=2,
         verify_samples=1, mcu=True), log=lambda _: None)

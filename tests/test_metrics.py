@@ -23,9 +23,9 @@ def test_latency_window_and_whole_run():
     for v in range(100):
         lat.add(float(v))
     summary = lat.summary()
-    assert summary["window"]["p50"] == pytest.approx(np.percentile(range(90, 100), 50))
-    assert summary["run"]["p50"] == pytest.approx(np.percentile(range(100), 50))
-    assert (summary["count"], summary["sum_ms"]) == (100, sum(range(100)))  # Prometheus' _count
+    assert summary.window.p50 == pytest.approx(np.percentile(range(90, 100), 50))
+    assert summary.run.p50 == pytest.approx(np.percentile(range(100), 50))
+    assert (summary.count, summary.sum_ms) == (100, sum(range(100)))  # Prometheus' _count
 
 
 def test_latency_run_record_stays_bounded_and_fair():
@@ -34,7 +34,7 @@ def test_latency_run_record_stays_bounded_and_fair():
     for v in values:
         lat.add(float(v))
     assert lat._n <= 4096 * 2
-    assert lat.summary()["run"]["p50"] == pytest.approx(50, abs=3)
+    assert lat.summary().run.p50 == pytest.approx(50, abs=3)
 
 
 def test_rate_counts_events_in_the_window():

@@ -13,7 +13,7 @@ import pytest
 from edge.errors import SourceError
 from edge.frame import Frame
 from edge.model import ModelInfo
-from edge.pipeline import Options, Pipeline
+from edge.run.pipeline import Options, Pipeline
 from edge.sinks.base import Result, Sink
 from edge.sources.base import Source
 
@@ -122,7 +122,7 @@ class Broken(Sink):
 def run(source, engine=None, sinks=(), **options) -> tuple[Pipeline, dict]:
     pipeline = Pipeline(source, engine or SlowEngine(), INFO, sinks,
                         options=Options(**{"reconnect_initial_s": 0.05, **options}))
-    return pipeline, pipeline.run()
+    return pipeline, pipeline.run().to_dict()
 
 
 def test_lossless_replay_processes_every_frame_in_order_with_one_owner():
@@ -174,7 +174,7 @@ def test_a_lost_live_source_is_reopened_with_back_off_on_its_own_thread():
     watcher = threading.Thread(target=lambda: [states.append(pipeline.source.state)
                                                or time.sleep(0.01) for _ in range(100)])
     watcher.start()
-    summary = pipeline.run()
+    summary = pipeline.run().to_dict()
     watcher.join()
     assert summary["frames"]["processed"] == 20 and summary["source_outages"] == 1
     assert summary["source_state"] == "up"
@@ -189,7 +189,7 @@ def test_stop_during_back_off_returns_at_once():
                         options=Options(reconnect_initial_s=30.0, reconnect_max_s=30.0))
     threading.Timer(0.3, pipeline.stop).start()
     t0 = time.monotonic()
-    summary = pipeline.run()
+    summary = pipeline.run().to_dict()
     assert time.monotonic() - t0 < 2.0
     assert summary["end"] == "stopped" and "error" not in summary
 
@@ -202,7 +202,7 @@ def test_stop_while_a_read_is_busy_waits_for_it_and_closes_on_the_reading_thread
     assert source.blocked.wait(5)
     threading.Timer(0.3, source.release.set).start()  # the driver returns a little later
     pipeline.stop()
-    summary = pipeline.run()
+    summary = pipeline.run().to_dict()
     assert summary["end"] == "stopped" and "error" not in summary
     assert not source.closed_while_reading
     assert source.threads["close"] == source.threads["read"]
@@ -217,7 +217,7 @@ def test_a_driver_that_never_returns_is_reported_not_released():
     assert source.blocked.wait(5)
     pipeline.stop()
     t0 = time.monotonic()
-    summary = pipeline.run()
+    summary = pipeline.run().to_dict()
     assert time.monotonic() - t0 < 3.0
     assert "did not return from a read within 0.5 s" in summary["error"]
     assert source.threads["close"] == set()  # never closed under the reading thread
@@ -247,7 +247,7 @@ def test_fps_cap_paces_inference():
 def test_capture_only_still_delivers_frames_to_display_sinks():
     sink = Collect()
     pipeline = Pipeline(StubSource(count=5), None, None, [sink])
-    summary = pipeline.run()
+    summary = pipeline.run().to_dict()
     assert summary["frames"]["processed"] == 5 and summary["model"] is None
     assert [r.top for r in sink.results] == [[]] * 5
     assert all(r.frame is not None for r in sink.results)
@@ -269,7 +269,7 @@ def test_a_sink_stuck_at_shutdown_is_given_up_on_counted_and_not_closed_under_it
     pipeline = Pipeline(StubSource(count=50), SlowEngine(), INFO, [sink],
                         options=Options(sink_patience_s=0.5))
     t0 = time.monotonic()
-    summary = pipeline.run()
+    summary = pipeline.run().to_dict()
     assert time.monotonic() - t0 < 5.0 and sink.inside.is_set()
     assert not sink.closed  # still inside handle() on the reporting thread
     assert summary["frames"]["report_dropped"] == 50 - len(sink.results)
@@ -277,7 +277,7 @@ def test_a_sink_stuck_at_shutdown_is_given_up_on_counted_and_not_closed_under_it
 
 
 def test_preprocessing_goes_to_the_thread_with_time_to_spare():
-    from edge.handoff import Costs, ema
+    from edge.run.handoff import Costs, ema
 
     assert Costs().capture_should_preprocess()  # no figures yet: overlap with inference
     big_model = Costs(read=1.2, preprocess=0.5, inference=8.0)

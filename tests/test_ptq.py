@@ -1,13 +1,13 @@
 """Post-training int8 of float weights against fp32 on held-out frames: the views of six
-photos calibrate, the views of the other six verify (tests/frames.py)."""
+photos calibrate, the views of the other six verify (tools/views.py)."""
 
 import numpy as np
 import pytest
 
 from edge.convert import ConvertOptions, convert
+from tools.views import VIEWS, split_photos, write_views
 
 from .conftest import PHOTOS, QUANT_025, QUANT_05, need_shared
-from .frames import VIEWS, split_photos, write_views
 
 WHOLE = {i for i, (side, *_) in enumerate(VIEWS) if side >= 0.7}  # whole photo, centre
 

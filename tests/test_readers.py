@@ -187,19 +187,19 @@ def test_energy_meter_integrates_and_subtracts_idle():
     import time
     time.sleep(0.3)
     meter.stop()
-    report = meter.report(inferences=30)
+    report = meter.report(inferences=30).to_dict()
     assert report["method"] == "fake counter" and report["estimated"] is False
     assert report["watts_mean"] == pytest.approx(4.0, rel=0.05)
     assert report["j_per_inference"] == pytest.approx(report["joules"] / 30, rel=1e-4)
     assert report["inferences_per_j"] == pytest.approx(30 / report["joules"], rel=1e-4)
-    assert meter.report(30, subtract_idle=True)["joules"] == pytest.approx(0.0, abs=0.05)
+    assert meter.report(30, subtract_idle=True).joules == pytest.approx(0.0, abs=0.05)
     assert meter.reasons == {"none": "not implemented"}
 
 
 def test_no_reader_reports_reasons():
     meter = power.EnergyMeter([power.PmicReader(recorded({}))])
     assert meter.start() is False
-    assert meter.report(10) == {"method": None,
+    assert meter.report(10).to_dict() == {"method": None,
                                 "reasons": {"pi5-pmic": "vcgencmd not installed (not a "
                                                         "Raspberry Pi?)"}}
 

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from edge.choice import builds_in, choose, record_path
 from edge.errors import ModelError
+from edge.run.choice import builds_in, choose, record_path
 
 from .conftest import BIN
 
@@ -47,7 +47,7 @@ def test_picks_fp32_and_says_why_when_int8_is_slower(folder, tmp_path):
 
 def test_the_litert_build_wins_where_it_is_fastest_and_is_left_out_without_litert(
         folder, tmp_path, monkeypatch):
-    from edge import choice
+    from edge.run import choice
 
     builds = builds_in(folder)
     record_path(builds, 1, tmp_path).write_text(json.dumps(

@@ -16,9 +16,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.service import Notifier
+from edge.run.service import Notifier
 
-from .conftest import BIN, ROOT
+from .conftest import BIN
+from .helpers import fake_picamera_env
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +94,8 @@ def start_service(tmp_path, model, *extra, watchdog_usec=1_000_000):
     camdir = tmp_path / "camera"
     camdir.mkdir()
     listener = NotifySocket(tmp_path / "notify")
-    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify"),
-           "WATCHDOG_USEC": str(watchdog_usec), "EDGE_FAKE_CAMERA_DIR": str(camdir),
-           "PYTHONPATH": str(ROOT / "tests" / "fakes")}
+    env = fake_picamera_env(camdir, NOTIFY_SOCKET=str(tmp_path / "notify"),
+                            WATCHDOG_USEC=str(watchdog_usec))
     proc = subprocess.Popen([str(BIN / "edge-run"), "--picamera", "--model", model, "--quiet",
                              "--reconnect-max", "1", "--no-config", *map(str, extra)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

@@ -7,7 +7,6 @@ results log whose every line is whole and counted."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
@@ -15,7 +14,8 @@ import time
 import cv2
 import pytest
 
-from .conftest import BIN, PHOTOS, QUANT_025, ROOT
+from .conftest import BIN, PHOTOS, QUANT_025
+from .helpers import fake_picamera_env
 
 RUNS = 6
 
@@ -80,15 +80,10 @@ def test_video_replay_stopped_by_max_frames_duration_and_sigterm(setup, tmp_path
         assert finished(proc, results)["end"] == "stopped"
 
 
-def picamera_env(camdir):
-    return {**os.environ, "EDGE_FAKE_CAMERA_DIR": str(camdir),
-            "PYTHONPATH": str(ROOT / "tests" / "fakes")}
-
-
 def test_picamera2_stopped_while_capture_is_busy(setup, tmp_path):
     camdir = tmp_path / "cam"
     camdir.mkdir()
-    env = picamera_env(camdir)
+    env = fake_picamera_env(camdir)
     cam = ["--model", setup["model"], "--picamera"]
     for i in range(3):
         results = tmp_path / f"max{i}.jsonl"
@@ -109,7 +104,7 @@ def test_a_wedged_camera_driver_ends_the_run_with_a_clear_error_not_a_hang(setup
     camdir.mkdir()
     results = tmp_path / "r.jsonl"
     proc = start(["--model", setup["model"], "--picamera", "--results", results],
-                 picamera_env(camdir))
+                 fake_picamera_env(camdir))
     wait_for_lines(results, 5)
     (camdir / "hang").touch()  # the next capture_request never returns
     time.sleep(0.3)

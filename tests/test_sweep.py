@@ -11,11 +11,9 @@ import subprocess
 import cv2
 import pytest
 
-from edge.convert.spec import MobileNetSpec
-from edge.errors import EdgeError
-from edge.layers import layer_of, summarise_trace
-from edge.sweep import make_request
-from edge.sweep.configs import (
+from edge.bench.layers import layer_of, summarise_trace
+from edge.bench.sweep import make_request
+from edge.bench.sweep.configs import (
     Configuration,
     all_configurations,
     calibration_source,
@@ -23,7 +21,9 @@ from edge.sweep.configs import (
     published,
     published_entry,
 )
-from edge.sweep.measure import answer_target, fit_mac_rates, mark_pareto
+from edge.bench.sweep.measure import answer_target, fit_mac_rates, mark_pareto
+from edge.convert.spec import MobileNetSpec
+from edge.errors import EdgeError
 
 from .conftest import BIN, PHOTOS
 
@@ -165,7 +165,7 @@ def test_layers_on_a_model_file(reduced, tmp_path):
     (("--sweep", "--configs", "0.3-100"), "--configs '0.3-100'"),
     (("--sweep", "--calibration", "/nonexistent/frames"), "/nonexistent/frames: --calibration"),
     (("--target-fps", "30", "--layers", "x.onnx"), "--target-fps needs --sweep"),
-    (("--sweep", "--target-fps", "0"), "--target-fps must be > 0"),
+    (("--sweep", "--target-fps", "0"), "--target-fps: must be > 0"),
     (("--sweep", "--threads", "1,2"), "one thread count"),
     (("--sweep", "--duration", "5"), "--duration is not for --sweep"),
     (("--layers", "nothing-here"), "nothing-here: no such model file"),
@@ -257,7 +257,7 @@ def test_configurations_and_calibration(monkeypatch, tmp_path):
     assert [c.name for c in parse_configurations("1.0-224, 0.25_128,1.0-224")] == \
         ["1.0-224", "0.25-128"]
     assert calibration_source(None) == PHOTOS  # the repository's photos by default
-    monkeypatch.setattr("edge.sweep.configs.bundled_photos", lambda: None)
+    monkeypatch.setattr("edge.bench.sweep.configs.bundled_photos", lambda: None)
     with pytest.raises(EdgeError, match=r"data/photos.*--calibration DIR"):
         calibration_source(None)
     assert calibration_source(tmp_path) == tmp_path

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import threading
 
-from edge.pipeline import Options, Pipeline
+from edge.run.pipeline import Options, Pipeline
 from edge.sinks.base import Sink, guarded_thread
-from edge.sinks.http import HttpSink
+from edge.sinks.web import HttpSink
 from edge.sources.synthetic import SyntheticSource
 from edge.telemetry.monitor import SystemMonitor
 

@@ -92,7 +92,7 @@ def test_a_wrong_password_answers_as_fast_as_a_wrong_user(guarded):
 
 
 def test_password_check_does_the_same_work_whatever_is_wrong():
-    from edge.sinks.auth import Credentials
+    from edge.web.auth import Credentials
 
     creds = Credentials(USER, PASSWORD, TOKEN)
     headers = {name: basic(*pair)["Authorization"] for name, pair in {

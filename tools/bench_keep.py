@@ -24,13 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from edge.convert import ConvertOptions, convert
-from edge.engine import Engine
+from edge.engines import OrtEngine
 from edge.machine import cpu_features
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
-sys.path.insert(0, str(ROOT))
-from tests.test_reference import reference_input  # noqa: E402  (Pillow, as the reference)
+from make_reference import reference_input  # noqa: E402  (tools/: Pillow, as the reference)
 
 
 def litert(path: Path, threads: int):
@@ -67,7 +66,7 @@ def agreement(runs: dict, reference, size: int) -> dict[str, int]:
     agree = dict.fromkeys(runs, 0)
     for photo in photos:
         for mode in ("full_image", "center_crop"):
-            x = reference_input(photo.name, mode, size)
+            x = reference_input(photo, mode, size)
             want = reference(x)
             for name, run in runs.items():
                 agree[name] += bool(want[int(np.argmax(run(x)))] == want.max())
@@ -99,7 +98,7 @@ def main() -> int:
                 paths[f"int8 {mode}"] = report["files"]["int8"]["path"]
                 paths["fp32 dequantised"] = report["files"]["fp32"]["path"]
             size = report["model"]["resolution"]
-            engines = {name: Engine(Path(path), threads=args.threads, spin=False, warmup=True)
+            engines = {name: OrtEngine(Path(path), threads=args.threads, spin=False, warmup=True)
                        for name, path in paths.items()}
             runs = {name: e.run for name, e in engines.items()}
             runs["LiteRT (the file)"] = litert(tflite, args.threads)

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bench import paced_cpu_ms
-from edge.engine import Engine
+from edge.bench.models import paced_cpu_ms
+from edge.engines import OrtEngine
 from edge.machine import physical_cores
 from edge.model import read_model_info
 
@@ -33,7 +33,7 @@ BIN = Path(sys.executable).parent
 def bare_paced(model: Path, fps: float, seconds: float, threads: int, spin: bool) -> float:
     """CPU-ms per inference of a bare session.run loop paced at ``fps``."""
     info = read_model_info(model)
-    engine = Engine(model, threads=threads, spin=spin, info=info)
+    engine = OrtEngine(model, threads=threads, spin=spin, info=info)
     tensor = np.random.default_rng(0).integers(0, 256, (1, info.resolution, info.resolution, 3),
                                                dtype=np.uint8)
     return paced_cpu_ms(lambda: engine.run(tensor), fps, seconds)

@@ -36,13 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.bench import paced_cpu_ms
-from edge.choice import choose
+from edge.bench.models import paced_cpu_ms
 from edge.convert import ConvertOptions, convert
-from edge.engine import open_engine
+from edge.engines import open_engine
 from edge.machine import cpu_features
 from edge.model import read_model_info
-from edge.pipeline import Options, Pipeline
+from edge.run.choice import choose
+from edge.run.pipeline import Options, Pipeline
 from edge.sources.synthetic import SyntheticSource
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,7 +127,7 @@ def pipeline_step(path: Path, threads: int) -> Callable[[int], None]:
         n = max(n, 1000)
         source = SyntheticSource(info.resolution, info.resolution, count=n)
         summary = Pipeline(source, engine, info, options=Options()).run()
-        assert summary["frames"]["processed"] == n, summary["frames"]
+        assert summary.frames.processed == n, summary.frames
         return n
 
     batch.is_batch = True  # type: ignore[attr-defined]

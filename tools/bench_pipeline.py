@@ -28,13 +28,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.bench import paced_cpu_ms
+from edge.bench.models import paced_cpu_ms
 from edge.convert import ConvertOptions, convert
-from edge.engine import Engine
+from edge.engines import OrtEngine
 from edge.machine import physical_cores
 from edge.model import read_model_info
-from edge.pipeline import Pipeline
 from edge.preprocess import to_input
+from edge.run.pipeline import Pipeline
 from edge.sources.replay import ImageFolderSource
 from edge.sources.synthetic import SyntheticSource
 
@@ -43,7 +43,7 @@ DATA = ROOT.parent / "shared" / "data"
 BIN = Path(sys.executable).parent
 
 
-def bare_fps(engine: Engine, size: int, n: int) -> float:
+def bare_fps(engine: OrtEngine, size: int, n: int) -> float:
     x = np.random.default_rng(0).integers(0, 256, (1, size, size, 3), dtype=np.uint8)
     t0 = time.perf_counter()
     for _ in range(n):
@@ -51,10 +51,10 @@ def bare_fps(engine: Engine, size: int, n: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
-def pipeline_fps(engine: Engine, source) -> float:
+def pipeline_fps(engine: OrtEngine, source) -> float:
     t0 = time.perf_counter()
     summary = Pipeline(source, engine, engine.info).run()
-    return summary["frames"]["processed"] / (time.perf_counter() - t0)
+    return summary.frames.processed / (time.perf_counter() - t0)
 
 
 def jpeg_folder(target: Path, count: int) -> Path:
@@ -103,7 +103,7 @@ def main() -> int:
             calibration=DATA / "photos"), log=lambda _: None)["files"]["int8"]["path"])
         info = read_model_info(model)
         size = info.resolution
-        engine = Engine(model, threads=args.threads, spin=True, info=info)
+        engine = OrtEngine(model, threads=args.threads, spin=True, info=info)
         n = max(100, int(2.0 * bare_fps(engine, size, 20)))  # about 2 s a measurement
 
         bare, piped = [], []
@@ -134,7 +134,7 @@ def main() -> int:
                                       str(model), "--threads", str(args.threads),
                                       "--duration", str(args.seconds))
                  for w, h in ((size, size), (640, 480))}
-        alone = Engine(model, threads=args.threads, spin=False, info=info)
+        alone = OrtEngine(model, threads=args.threads, spin=False, info=info)
         x = np.zeros((1, size, size, 3), np.uint8)
         alone_ms = paced_cpu_ms(lambda: alone.run(x), 30.0, args.seconds)
         paced_ratio = {k: v["cpu_ms_per_frame"] / alone_ms for k, v in paced.items()}

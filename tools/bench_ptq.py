@@ -3,7 +3,7 @@
 
 Models: the bundled quantization-aware-trained files dequantised (used as float weights) and,
 when ../shared/data is there, TensorFlow's float 0.25-128. Frames: eight views of each bundled
-photo (tests/frames.py); the views of six photos calibrate and those of the other six verify,
+photo (tools/views.py); the views of six photos calibrate and those of the other six verify,
 then the other way round, each view in both crop modes (96 held-out cases a fold). For each
 method: top-1 agreement with fp32 on all views and on the whole and centre views, and the mean
 squared logit error. Methods: gptq (the default) and ablations of it, and onnxruntime's static
@@ -26,17 +26,17 @@ import numpy as np
 import onnx
 
 from edge.convert import ConvertOptions, convert, resolve_spec
-from edge.convert.build_kept import build_kept
-from edge.convert.download import load_weights
-from edge.convert.ptq import calibrate, correct_biases, pixel_zero, post_training
-from edge.convert.quantize import load_frames, quantize_ort
-from edge.engine import Engine
+from edge.convert.checkpoints.download import load_weights
+from edge.convert.quant.frames import load_frames
+from edge.convert.quant.ort import quantize_ort
+from edge.convert.quant.ptq import calibrate, correct_biases, pixel_zero, post_training
+from edge.convert.quant.qdq import build_qdq
+from edge.engines import OrtEngine
 from edge.machine import cpu_features
 from edge.model import read_model_info
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tests.frames import VIEWS, split_photos, write_views  # noqa: E402
+from views import VIEWS, split_photos, write_views  # noqa: E402  (tools/views.py)
 
 SHARED = ROOT.parent / "shared" / "data" / "mobilenet_v1" / "mobilenet_v1_0.25_128.tflite"
 MODELS = {"QAT 0.25-128 dequantised": ROOT / "data/models/mobilenet_v1_0.25_128_quant.tflite",
@@ -51,7 +51,7 @@ def gptq_variant(gptq: bool = True, analytic: bool = True, empirical: bool = Tru
         quant = post_training(weights, spec, stats, gptq=gptq, bias_correction=analytic)
         if empirical:
             quant = correct_biases(quant, spec, stats, tensors)
-        return build_kept(spec, quant, weights.normalisation, info, kept=False)
+        return build_qdq(spec, quant, weights.normalisation, info, kept=False)
     return build
 
 
@@ -72,7 +72,7 @@ def view_index(case: str) -> int:
 
 
 def evaluate(fp32: Path, int8: Path, cases) -> list[tuple[str, bool, float]]:
-    a, b = Engine(fp32, threads=1, warmup=False), Engine(int8, threads=1, warmup=False)
+    a, b = OrtEngine(fp32, threads=1, warmup=False), OrtEngine(int8, threads=1, warmup=False)
     rows = []
     for name, tensor in cases:
         la, lb = a.run(tensor), b.run(tensor)

@@ -142,8 +142,8 @@ def main() -> int:
         if shutil.which(tool) is None:
             print(f"needs {tool} (Debian: gcc-arm-none-eabi, qemu-system-arm)", file=sys.stderr)
             return 2
-    from edge.convert.quantize import load_frames
-    from edge.convert.tflm import tflm_interpreter
+    from edge.convert.mcu.tflm import tflm_interpreter
+    from edge.convert.quant.frames import load_frames
 
     bundle = args.bundle.resolve()
     header = (bundle / "model_data.h").read_text()

@@ -1,4 +1,5 @@
-"""More frames from few photos: crops at several scales and positions, some mirrored.
+"""More frames from few photos: crops at several scales and positions, some mirrored (for
+tools/bench_ptq.py and the post-training tests).
 
 Post-training quantization is checked on frames it was not calibrated on; twelve bundled
 photos give too few, so each photo yields several views, and calibration and verification

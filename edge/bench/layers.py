@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.convert.spec import Layer, MobileNetSpec
-from edge.engine import Engine
+from edge.engines import OrtEngine
 from edge.errors import ModelError
 from edge.model import alpha_text, read_model_info
 
@@ -51,7 +51,7 @@ def profile_layers(path: Path, threads: int, runs: int = 50, warmup: int = 5) ->
     spec = MobileNetSpec.create(info.alpha, info.resolution, info.classes, info.padding)
     with tempfile.TemporaryDirectory(prefix="edge-profile-") as tmp:
         # spinning off, as in the sweep and in edge-run with a camera
-        engine = Engine(path, threads=threads, spin=False, info=info, warmup=False,
+        engine = OrtEngine(path, threads=threads, spin=False, info=info, warmup=False,
                         profile_prefix=str(Path(tmp) / "trace"))
         tensor = np.random.default_rng(0).integers(
             0, 256, (1, info.resolution, info.resolution, 3), dtype=np.uint8)
@@ -60,7 +60,7 @@ def profile_layers(path: Path, threads: int, runs: int = 50, warmup: int = 5) ->
         events = json.loads(Path(engine.session.end_profiling()).read_text())
     profile = summarise_trace(events, spec.layers, runs, origin=str(path))
     # the profiler's own cost, which weighs most on small models: the same runs unprofiled
-    plain = Engine(path, threads=threads, spin=False, info=info, warmup=False)
+    plain = OrtEngine(path, threads=threads, spin=False, info=info, warmup=False)
     latencies = []
     for i in range(warmup + runs):
         t0 = time.perf_counter()

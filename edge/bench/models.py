@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from edge import __version__
-from edge.engine import Engine, open_engine
-from edge.engine_litert import litert_version
+from edge.engines import OrtEngine, open_engine
+from edge.engines.litert import litert_version
 from edge.machine import cpu_features, physical_cores
 from edge.model import ModelInfo, alpha_text, read_model_info
 from edge.telemetry.metrics import percentiles
@@ -31,7 +31,7 @@ class Config:
     path: Path
     info: ModelInfo
     threads: int
-    engine: Engine | None = None
+    engine: OrtEngine | None = None
     load_ms: float = 0.0
     first_ms: float = 0.0
     latencies: list[float] = field(default_factory=list)

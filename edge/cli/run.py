@@ -5,47 +5,33 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from edge.config import DEFAULT_PATH as DEFAULT_CONFIG
 from edge.errors import EdgeError
 
 
 def run_parser() -> argparse.ArgumentParser:
-    from edge.settings import SERVICE, Parser, add_settings
+    from edge.run.settings import SETTINGS
+    from edge.settings import build_parser
 
-    p = Parser(prog="edge-run",
-               description="Classify live camera frames or recorded ones with an edge model.")
-    add_settings(p)
-    svc = p.add_argument_group(SERVICE)
-    svc.add_argument("--config", type=Path, metavar="FILE.toml",
-                     help=f"settings file; flags override it (default {DEFAULT_CONFIG} when "
-                          "it exists)")
-    svc.add_argument("--no-config", action="store_true", help="ignore the default config file")
-    svc.add_argument("--check-config", action="store_true",
-                     help="validate the configuration and model without touching hardware")
-    svc.add_argument("--doctor", action="store_true",
-                     help="check this machine for what usually breaks a camera service")
-    svc.add_argument("--mqtt-remove", action="store_true",
-                     help="clear this node's retained messages and its Home Assistant device "
-                          "from the broker (--mqtt), then exit")
-    return p
+    return build_parser("edge-run", "Classify live camera frames or recorded ones with an edge "
+                                    "model.", SETTINGS)
 
 
 def _run_edge(argv: list[str] | None) -> int:
     import json
     import signal
 
-    from edge.config import parse_with_config
+    from edge.run.config import parse_with_config
 
     args, config_path = parse_with_config(run_parser(), argv)
     # imported after parsing: --help and usage errors need no numpy, OpenCV or onnxruntime
-    from edge.runtime import build_pipeline, check_config
-    from edge.service import ServiceLoop
+    from edge.run.service import ServiceLoop
+    from edge.run.wiring import build_pipeline, check_config
+    from edge.settings import STDOUT, write_json
     from edge.sinks.terminal import format_summary
 
     if args.doctor:
-        from edge.doctor import format_checks, run_checks
+        from edge.run.doctor import format_checks, run_checks
 
         checks = run_checks(args, config_path)
         print(format_checks(checks))
@@ -54,7 +40,7 @@ def _run_edge(argv: list[str] | None) -> int:
         print(check_config(args, config_path))
         return 0
     if args.mqtt_remove:
-        from edge.runtime import mqtt_options
+        from edge.run.wiring import mqtt_options
         from edge.sinks.mqtt import remove
 
         for topic in remove(mqtt_options(args)):
@@ -77,7 +63,12 @@ def _run_edge(argv: list[str] | None) -> int:
         service.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    print(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    if args.json == STDOUT:
+        print(json.dumps(summary.to_dict(), indent=2))
+    else:
+        if args.json is not None:
+            write_json(args.json, summary.to_dict())
+        print(format_summary(summary))
     if pipeline.error is not None:
         raise pipeline.error if isinstance(pipeline.error, EdgeError) else \
             EdgeError(f"stopped by an unexpected error: {pipeline.error}", exit_code=1)

@@ -1,11 +1,11 @@
 """The int8 stage of edge-convert: keep a quantised file's own quantization, or calibrate.
 
 - ``keep`` (the default for quantised TFLite files): the int8 model is built from the file's
-  own parameters (:mod:`edge.convert.build_kept`); no calibration. Frames given with
+  own parameters (:mod:`edge.convert.quant.qdq`); no calibration. Frames given with
   ``--calibration`` or ``--verify`` only verify it: against the file run by LiteRT when
   LiteRT is installed, and against our fp32.
 - ``recalibrate`` (the only choice for float weights): post-training quantization calibrated
-  on real frames (:mod:`edge.convert.quantize`), verified against fp32 on held-out frames.
+  on real frames (:mod:`edge.convert.quant.calibrate`), verified against fp32 on held-out frames.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from pathlib import Path
 
 import onnx
 
-from edge.convert.build import set_metadata
-from edge.convert.build_kept import build_kept, differences
-from edge.convert.quantize import DEFAULT_METHOD, FrameSet, load_frames, quantize
+from edge.convert.graph import set_metadata
+from edge.convert.quant.calibrate import DEFAULT_METHOD, quantize
+from edge.convert.quant.frames import FrameSet, load_frames
+from edge.convert.quant.qdq import build_qdq, differences
 from edge.convert.spec import MobileNetSpec
 from edge.convert.verify import compare, compare_with_tflite
 from edge.convert.weights import Weights
@@ -26,7 +27,6 @@ from edge.errors import EdgeError
 from edge.model import ModelInfo
 from edge.preprocess import CROP_MODES
 
-QUANTIZATION_MODES = ("keep", "recalibrate")
 MIN_CALIBRATION_FRAMES = 8
 
 
@@ -78,7 +78,7 @@ def build_int8(opts, mode: str | None, spec: MobileNetSpec, info: ModelInfo, wei
                           "std": [1.0 / quant.input.scale] * 3})
         int8_info = replace(info, precision="int8", normalisation=normalisation,
                             quantization=section)
-        model = build_kept(spec, quant, weights.normalisation, int8_info)
+        model = build_qdq(spec, quant, weights.normalisation, int8_info)
         build = Int8Build(quantization=section)
     else:
         method = opts.calibration_method or DEFAULT_METHOD

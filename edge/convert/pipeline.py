@@ -1,6 +1,6 @@
-"""edge-convert: weights -> fp32 ONNX -> int8 ONNX (kept or calibrated) -> verification report.
-
-spec (layer table) -> weights (import or random) -> build (ONNX) -> quantize -> verify -> report.
+"""One conversion, step by step: spec (layer table) -> weights (import or random) -> fp32
+ONNX -> int8 (kept or calibrated) -> .tflite / MCU bundle -> verification -> report.json,
+staged in a hidden folder and moved into place only when everything succeeded.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from pathlib import Path
 import onnx
 
 from edge import __version__
-from edge.convert.build import build_model
-from edge.convert.download import load_weights
-from edge.convert.int8 import QUANTIZATION_MODES, build_int8, quantization_mode
-from edge.convert.quantize import CALIBRATION_METHODS
+from edge.convert.checkpoints.download import load_weights
+from edge.convert.graph import build_model
+from edge.convert.int8_step import build_int8, quantization_mode
 from edge.convert.report import build_report
+from edge.convert.settings import BY_NAME
 from edge.convert.spec import MIN_RESOLUTION, MobileNetSpec
 from edge.convert.weights import TF_NORMALISATION, Weights, random_weights
 from edge.errors import EdgeError
@@ -32,7 +32,9 @@ from edge.model import ModelInfo, read_model_info
 
 @dataclass(frozen=True)
 class ConvertOptions:
-    """What edge-convert was asked to do (flags left as None were not given)."""
+    """What edge-convert was asked to do (flags left as None were not given). The names,
+    defaults and bounds are edge-convert's settings table (edge/convert/settings.py); values out
+    of its bounds are refused here, for callers in Python as for the command line."""
 
     output: Path
     weights: str | None = None
@@ -55,6 +57,11 @@ class ConvertOptions:
     mcu_target: str | None = None
     mcu_sram: str | None = None
     mcu_flash: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            if name in BY_NAME:
+                BY_NAME[name].validated(getattr(self, name))
 
 
 MAX_ALPHA, MAX_RESOLUTION, MAX_CLASSES = 4.0, 2048, 100_000
@@ -92,25 +99,15 @@ def _size(n: int) -> str:
 def _validate(opts: ConvertOptions) -> None:
     """Cheap checks before any expensive work starts."""
     check_bounds(opts.alpha, opts.resolution, opts.classes)
-    if opts.quantization is not None and opts.quantization not in QUANTIZATION_MODES:
-        raise EdgeError(f"--quantization must be one of {', '.join(QUANTIZATION_MODES)}")
-    if opts.calibration_method is not None and opts.calibration_method not in \
-            CALIBRATION_METHODS:
-        raise EdgeError(f"--calibration-method must be one of {', '.join(CALIBRATION_METHODS)}")
-    if opts.calibration_samples < 1:
-        raise EdgeError("--calibration-samples must be >= 1")
     for flag, path in (("--calibration", opts.calibration), ("--verify", opts.verify),
                        ("--labels", opts.labels)):
         if path is not None and not Path(path).exists():
             raise EdgeError(f"{path}: {flag} path not found")
     if opts.mcu:  # imported here: the flatbuffer schema is a large package, only --mcu needs it
-        from edge.convert.mcu import Target
-        from edge.convert.tflite_export import INPUT_TYPES
+        from edge.convert.mcu.targets import Target
 
         if opts.calibration is None and opts.weights is None:
             raise EdgeError(MCU_NEEDS_INT8)
-        if opts.mcu_input not in INPUT_TYPES:
-            raise EdgeError(f"--mcu-input must be one of {', '.join(INPUT_TYPES)}")
         Target.create(opts.mcu_target, opts.mcu_sram, opts.mcu_flash)
     out = Path(opts.output)
     try:
@@ -194,7 +191,9 @@ def convert(opts: ConvertOptions, log=print) -> dict:
         outputs: list[Path] = []
         if int8_path is not None and (opts.mcu or opts.tflite):
             # imported here: the flatbuffer schema is a large package, only int8 needs it
-            from edge.convert.mcu import Target, export_int8_tflite, export_mcu
+            from edge.convert.mcu.export import export_mcu
+            from edge.convert.mcu.targets import Target
+            from edge.convert.tflite.litert import export_int8_tflite
 
             t3 = time.perf_counter()
             int8_info = read_model_info(int8_path)

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.engine import Engine
-from edge.engine_litert import litert_version
+from edge.engines import OrtEngine
+from edge.engines.litert import litert_version
 from edge.postprocess import softmax, top_k
 
 
 def compare(fp32: Path, int8: Path, cases: list[tuple[str, np.ndarray]]) -> dict:
     """Run both models on every (name, tensor) case and summarise how far int8 strays."""
-    a, b = Engine(fp32, threads=1, warmup=False), Engine(int8, threads=1, warmup=False)
+    a, b = OrtEngine(fp32, threads=1, warmup=False), OrtEngine(int8, threads=1, warmup=False)
     rows = []
     for name, tensor in cases:
         la, lb = a.run(tensor), b.run(tensor)
@@ -73,7 +73,7 @@ def compare_with_tflite(tflite: Path, normalisation: dict, softmax_output: bool,
     if version is None:
         return None
     reference = tflite_runner(tflite, normalisation, softmax_output)
-    ours = Engine(int8, threads=1, warmup=False)
+    ours = OrtEngine(int8, threads=1, warmup=False)
     rows = []
     for name, tensor in cases:
         want = reference(tensor)

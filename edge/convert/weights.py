@@ -30,7 +30,7 @@ class Weights:
     source: dict = field(default_factory=dict)  # kind, file, sha256, trained, note
     resolution: int | None = None  # when the file fixes it (TFLite, Keras model files)
     normalisation: dict = field(default_factory=lambda: dict(TF_NORMALISATION))
-    # a quantised file's own quantization (edge.convert.import_quant.Quantization), if any
+    # a quantised file's own quantization (edge.convert.quant.params.Quantization), if any
     quantization: object | None = None
 
     @property

@@ -1,4 +1,4 @@
-"""A thin onnxruntime wrapper: tuned session options, an optimised-model cache, warm-up, run()."""
+"""onnxruntime: tuned session options, an optimised-model cache, warm-up, run()."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def cpu_key() -> str:
     return f"ort{ort.__version__}-{cpu_fingerprint()}"
 
 
-class Engine:
+class OrtEngine:
     """One onnxruntime CPU session for an edge model.
 
     - ``threads``: intra-op threads, default the physical cores.
@@ -129,16 +129,3 @@ def check_graph(session, info: ModelInfo | None, origin: Path) -> tuple[int, ...
     if not all(isinstance(d, int) and d > 0 for d in shape):
         raise ModelError(f"{origin}: the input shape {shape} is not fixed")
     return tuple(shape)
-
-
-def open_engine(path: Path, threads: int | None = None, spin: bool = True,
-                cache_dir: Path | None = None, info: ModelInfo | None = None,
-                warmup: bool = True):
-    """The engine for a model file: LiteRT for the int8 ``.tflite`` edge-convert writes,
-    onnxruntime for ONNX. Both take uint8 NHWC pixels and return float logits."""
-    if Path(path).suffix.lower() == ".tflite":
-        from edge.engine_litert import LiteRTEngine
-
-        return LiteRTEngine(path, threads=threads, info=info, warmup=warmup)
-    return Engine(path, threads=threads, spin=spin, cache_dir=cache_dir, info=info,
-                  warmup=warmup)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.engine import cpu_key, open_engine
-from edge.engine_litert import litert_available
+from edge.engines import cpu_key, open_engine
+from edge.engines.litert import litert_available
 from edge.errors import ModelError
 from edge.fileio import sha256_file, write_bytes_atomic
 from edge.model import ModelInfo, read_model_info

@@ -13,14 +13,15 @@ import sys
 from pathlib import Path
 
 from edge.errors import EdgeError
-from edge.settings import BY_NAME, SOURCES, given_on_command_line
+from edge.run.settings import BY_NAME, DEFAULT_CONFIG, SETTINGS, SOURCES
+from edge.settings import given_on_command_line
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-DEFAULT_PATH = Path("/etc/edge/edge.toml")
+DEFAULT_PATH = DEFAULT_CONFIG
 
 
 def chosen_sources(values: dict) -> list[str]:
@@ -58,7 +59,7 @@ def load(path: Path) -> dict:
         where = f"{path}:{line}: {key}" if line else f"{path}: {key}"
         if isinstance(value, dict):
             raise ConfigError(f"{where}: tables are not used; write the keys at the top level")
-        if key not in BY_NAME:
+        if key not in BY_NAME or not BY_NAME[key].in_file:
             close = difflib.get_close_matches(key, BY_NAME, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ConfigError(f"{where}: unknown key{hint}")
@@ -84,7 +85,8 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: list[str] | None):
         path = DEFAULT_PATH
     if path is not None:
         values = load(path)
-        if given_on_command_line(argv) & set(SOURCES):  # a source flag replaces the file's
+        # a source flag replaces the file's
+        if given_on_command_line(argv, SETTINGS) & set(SOURCES):
             for source in SOURCES:
                 values.pop(source, None)
         parser.set_defaults(**values)

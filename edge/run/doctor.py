@@ -157,12 +157,12 @@ def _runtime(args: argparse.Namespace) -> list[Check]:
         return checks
     if args.model is None:
         return [*checks, Check("model", "FAIL", "no model configured", "set --model")]
-    from edge.engine import open_engine
+    from edge.engines import open_engine
     from edge.model import read_model_info
 
     model = args.model
     if model.is_dir():
-        from edge.choice import builds_in
+        from edge.run.choice import builds_in
 
         try:
             model = next(iter(builds_in(model).values()))[0]
@@ -186,8 +186,9 @@ def _runtime(args: argparse.Namespace) -> list[Check]:
 
 def _secrets(args: argparse.Namespace, config_path: Path | None) -> Check:
     from edge.redact import exposed_secrets
+    from edge.run.wiring import secret_files
 
-    exposed = exposed_secrets(args, config_path)
+    exposed = exposed_secrets(secret_files(args), config_path)
     if exposed:
         return Check("secrets", "WARN", "; ".join(exposed),
                      "only the service's user (and root) should read secrets")

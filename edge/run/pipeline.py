@@ -18,19 +18,20 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from edge.errors import SourceError
 from edge.frame import Frame
-from edge.handoff import Captured, Costs, Inferred, Slot, ema
 from edge.model import ModelInfo
 from edge.postprocess import top_k_softmax_batch
 from edge.preprocess import DEFAULT_CROP, frame_to_input
+from edge.run.handoff import Captured, Costs, Inferred, Slot, ema
 from edge.sinks.base import FrameSink, Result, Sink
 from edge.sources.base import Source
 from edge.sources.reconnect import Reconnecting
+from edge.telemetry.figures import RunStats
 from edge.telemetry.metrics import RunFigures, status_text
 from edge.telemetry.monitor import SystemMonitor, rss_mb, rss_peak_mb
 
@@ -217,7 +218,7 @@ class Pipeline:
             self._shutdown()
             raise self._open_error
 
-    def run(self) -> dict:
+    def run(self) -> RunStats:
         """Process frames until the input ends, a limit is reached or stop() is called;
         returns the summary."""
         if self._capture_thread is None:
@@ -351,33 +352,24 @@ class Pipeline:
         top1 = (latest.top[0][1], latest.top[0][2]) if latest is not None and latest.top else None
         return status_text(self.fps(), top1, self.problems())
 
-    def stats(self, run_percentiles: bool = True) -> dict:
+    def stats(self, run_percentiles: bool = True) -> RunStats:
         """A snapshot of the live figures, for the status line, /stats and the summary."""
-        figures = self.figures.snapshot(run_percentiles)
-        figures["frames"]["skipped"] = self.source.skipped
-        processed = figures["frames"]["processed"]
-        system = self.monitor.snapshot(processed) if self.monitor else \
-            {"rss_mb": round(rss_mb() or 0.0, 1)}
-        system["rss_peak_mb"] = round(rss_peak_mb(), 1)
-        return {
-            "source": self.source.describe(),
-            "source_state": self.source.state,
-            "source_outages": self.source.outages,
-            "problems": self.problems(),
-            "state": self.status_text(),
-            "model": self.info.name if self.info else None,
-            "engine": getattr(self.engine, "kind", None),
-            "trained": self.info.trained if self.info else None,
-            **figures,
-            "latest": self.latest.to_dict() if self.latest else None,
-            "sinks": {s.name: f for s in self.sinks if (f := s.figures()) is not None},
-            **system,
-        }
+        counters = self.figures.snapshot(run_percentiles, self.source.skipped)
+        thermal, energy = self.monitor.snapshot(counters.frames.processed) \
+            if self.monitor else (None, None)
+        return RunStats(
+            source=self.source.describe(), source_state=self.source.state,
+            source_outages=self.source.outages, problems=self.problems(),
+            state=self.status_text(), model=self.info.name if self.info else None,
+            engine=getattr(self.engine, "kind", None),
+            trained=self.info.trained if self.info else None, counters=counters,
+            latest=self.latest.to_dict() if self.latest else None,
+            sinks={s.name: f for s in self.sinks if (f := s.figures()) is not None},
+            rss_mb=round(rss_mb() or 0.0, 1), rss_peak_mb=round(rss_peak_mb(), 1),
+            thermal=thermal, energy=energy)
 
-    def summary(self) -> dict:
-        stats = self.stats()
-        stats["end"] = self.end_reason
-        stats["skipped_names"] = list(self.source.skipped_names)
-        if self.error is not None:
-            stats["error"] = str(self.error)
-        return stats
+    def summary(self) -> RunStats:
+        """The run's figures at its end, with why it ended and what was skipped."""
+        return replace(self.stats(), end=self.end_reason,
+                       skipped_names=list(self.source.skipped_names),
+                       error=None if self.error is None else str(self.error))

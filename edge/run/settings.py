@@ -1,97 +1,17 @@
-"""edge-run's settings, declared once: each builds its command-line flag and its TOML key.
-
-``--fps-cap`` is ``fps_cap`` in the file; type, default, bounds and help live here and nowhere
-else, so the parser and the config file cannot drift apart, and a bad value names the flag on
-the command line and the file, line and key in a config file.
+"""edge-run's settings table: each row is a command-line flag and a TOML key (``--fps-cap`` is
+``fps_cap`` in the file). Type, default, bounds and help live here and nowhere else (the
+mechanism is :mod:`edge.settings`), so a bad value names the flag on the command line and the
+file, line and key in a config file.
 """
 
 from __future__ import annotations
 
-import argparse
-import math
-from dataclasses import dataclass
 from pathlib import Path
 
-from edge.errors import EdgeError
+from edge.settings import Setting, json_setting, threads_setting
 
 SOURCES = ("camera", "picamera", "replay", "synthetic")
-MAX_THREADS = 128
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One setting. ``minimum``/``maximum`` bound numbers (``above``: strictly greater than
-    the minimum); ``const`` makes the flag's value optional (``--picamera`` means 0)."""
-
-    name: str
-    type: type
-    default: object = None
-    help: str = ""
-    group: str = ""
-    short: str | None = None
-    metavar: str | None = None
-    choices: tuple[str, ...] | None = None
-    minimum: float | None = None
-    above: bool = False
-    maximum: float | None = None
-    const: object = None
-
-    @property
-    def flag(self) -> str:
-        return "--" + self.name.replace("_", "-")
-
-    def check(self, value):
-        """``value`` if within bounds, else ValueError saying what is allowed."""
-        if self.type is float and not math.isfinite(value):
-            raise ValueError(f"must be a finite number, got {value}")
-        if self.minimum is not None and (value <= self.minimum if self.above
-                                         else value < self.minimum):
-            raise ValueError(f"must be {'>' if self.above else '>='} {self.minimum:g}, "
-                             f"got {value:g}")
-        if self.maximum is not None and value > self.maximum:
-            raise ValueError(f"must be <= {self.maximum:g}, got {value:g}")
-        if self.choices and value not in self.choices:
-            raise ValueError(f"expected one of {', '.join(self.choices)}, got {value!r}")
-        return value
-
-    def parse_text(self, text: str):
-        """A command-line number -> int or float within bounds (argparse's ``type=``)."""
-        try:
-            value = self.type(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {_kind(self.type)}, got {text!r}") \
-                from None
-        try:
-            return self.check(value)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    def from_toml(self, value, where: str):
-        """A TOML value -> the setting's type; EdgeError naming ``where`` when it is wrong."""
-        got = f"{value!r} ({type(value).__name__})"
-        if self.type is bool:
-            if not isinstance(value, bool):
-                raise EdgeError(f"{where}: expected true or false, got {got}")
-            return value
-        if isinstance(value, bool):
-            raise EdgeError(f"{where}: expected {_kind(self.type)}, got {got}")
-        if self.type is int and not isinstance(value, int):
-            raise EdgeError(f"{where}: expected an integer, got {got}")
-        if self.type is float and not isinstance(value, (int, float)):
-            raise EdgeError(f"{where}: expected a number, got {got}")
-        if self.type is str and self.name == "camera" and isinstance(value, int):
-            value = str(value)  # camera = 0 reads naturally in TOML
-        if self.type in (str, Path) and not (isinstance(value, str) and value):
-            raise EdgeError(f"{where}: expected {_kind(self.type)}, got {got}")
-        try:
-            return self.check(self.type(value))
-        except ValueError as exc:
-            raise EdgeError(f"{where}: {exc}") from None
-
-
-def _kind(kind: type) -> str:
-    return {int: "an integer", float: "a number", Path: "a path (string)",
-            str: "a string"}.get(kind, kind.__name__)
+DEFAULT_CONFIG = Path("/etc/edge/edge.toml")
 
 
 S = Setting
@@ -117,8 +37,7 @@ SETTINGS: tuple[Setting, ...] = (
       help="centre square (default; what ImageNet models expect) or the whole frame squeezed "
            "to the model's size"),
     S("top_k", int, 5, metavar="K", minimum=1, maximum=1000, help="results kept per frame"),
-    S("threads", int, metavar="N", minimum=1, maximum=MAX_THREADS,
-      help="inference threads (default: physical cores)"),
+    threads_setting(help="inference threads (default: physical cores)"),
     S("fps_cap", float, metavar="N", minimum=0, above=True, maximum=1000,
       help="run inference at most N times a second (saves power; worker threads stop "
            "spin-waiting)"),
@@ -150,7 +69,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("quiet", bool, False, short="-q", help="no status line"),
     S("verbose", bool, False, short="-v",
       help="print every result on its own line instead of a status line"),
-    S("json", bool, False, help="print the summary as JSON"),
+    json_setting("the summary"),
     S("metrics", str, group=MANY, metavar="[HOST:]PORT",
       help="serve /metrics alone on its own address (binds 127.0.0.1 unless a host is given), "
            "apart from the --http page"),
@@ -197,50 +116,16 @@ SETTINGS: tuple[Setting, ...] = (
     S("mqtt_ha", bool, True, group=MANY, help="Home Assistant MQTT discovery (default on)"),
     S("mqtt_ha_prefix", str, "homeassistant", group=MANY, metavar="PREFIX",
       help="Home Assistant's discovery prefix (default homeassistant)"),
+    S("config", Path, group=SERVICE, in_file=False, metavar="FILE.toml",
+      help=f"settings file; flags override it (default {DEFAULT_CONFIG} when it exists)"),
+    S("no_config", bool, False, group=SERVICE, in_file=False, negatable=False,
+      help="ignore the default config file"),
+    S("check_config", bool, False, group=SERVICE, in_file=False, negatable=False,
+      help="validate the configuration and model without touching hardware"),
+    S("doctor", bool, False, group=SERVICE, in_file=False, negatable=False,
+      help="check this machine for what usually breaks a camera service"),
+    S("mqtt_remove", bool, False, group=MANY, in_file=False, negatable=False,
+      help="clear this node's retained messages and its Home Assistant device from the "
+           "broker (--mqtt), then exit"),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors as one-line EdgeErrors (exit 2) and never guesses
-    abbreviations (``--synth`` is not ``--synthetic``)."""
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(allow_abbrev=False, **kwargs)
-
-    def error(self, message: str):
-        raise EdgeError(message)
-
-
-def add_settings(parser: argparse.ArgumentParser, settings=SETTINGS) -> None:
-    """One flag per setting, in groups, with types that enforce the bounds."""
-    groups: dict[str, argparse._ActionsContainer] = {}
-    for s in settings:
-        if s.group and s.group not in groups:
-            groups[s.group] = parser.add_argument_group(s.group)
-        target = groups[s.group] if s.group else parser
-        names = [s.flag, *([s.short] if s.short else [])]
-        kw: dict = {"dest": s.name, "default": s.default, "help": s.help}
-        if s.type is bool:
-            target.add_argument(*names, action=argparse.BooleanOptionalAction, **kw)
-            continue
-        kw["metavar"] = s.metavar
-        if s.choices:
-            kw["choices"] = s.choices
-        elif s.type in (int, float):
-            kw["type"] = s.parse_text
-        else:
-            kw["type"] = s.type
-        if s.const is not None:
-            kw.update(nargs="?", const=s.const)
-        target.add_argument(*names, **kw)
-
-
-def given_on_command_line(argv: list[str], settings=SETTINGS) -> set[str]:
-    """Names of the settings whose flag (or ``--no-`` form, or short flag) is in ``argv``."""
-    given = set()
-    for s in settings:
-        spellings = {s.flag, "--no-" + s.flag[2:], *([s.short] if s.short else [])}
-        if any(arg.split("=", 1)[0] in spellings for arg in argv):
-            given.add(s.name)
-    return given

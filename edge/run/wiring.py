@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from edge.config import chosen_sources
-from edge.engine import default_cache_dir, open_engine
+from edge.engines import default_cache_dir, open_engine
 from edge.errors import EdgeError
 from edge.model import read_model_info
-from edge.pipeline import Options, Pipeline
+from edge.run.config import chosen_sources
+from edge.run.pipeline import Options, Pipeline
 from edge.sources.base import Source
 from edge.telemetry.monitor import SystemMonitor
+
+if TYPE_CHECKING:
+    from edge.web.access import WebConfig
 
 
 def build_source(args: argparse.Namespace, model_size: int) -> Source:
@@ -51,6 +56,50 @@ def mqtt_options(args: argparse.Namespace, model: str | None = None):
         hold_s=args.mqtt_hold, model=model)
 
 
+def secret_files(args: argparse.Namespace) -> dict[str, Path | None]:
+    """The settings that name files holding secrets (flag -> path)."""
+    return {"--http-password-file": args.http_password_file,
+            "--metrics-token-file": args.metrics_token_file, "--http-key": args.http_key,
+            "--mqtt-password-file": args.mqtt_password_file}
+
+
+def web_config(args: argparse.Namespace):
+    """The --http and --metrics settings as a WebConfig (nothing opened)."""
+    from edge.web.access import WebConfig
+
+    return WebConfig(http=args.http, metrics=args.metrics, user=args.http_user,
+                     password_file=args.http_password_file, token_file=args.metrics_token_file,
+                     insecure=args.http_insecure, cert=args.http_cert, key=args.http_key,
+                     max_viewers=args.http_max_viewers,
+                     max_connections=args.http_max_connections, timeout_s=args.http_timeout)
+
+
+def web_sinks(cfg: WebConfig) -> tuple[list, list[str]]:
+    """The --http and --metrics sinks, listening (a busy port fails here), and their notes:
+    where they serve, and the warnings of an unprotected listener."""
+    from edge.sinks.metrics import MetricsSink
+    from edge.sinks.web import HttpSink
+    from edge.web.access import access, check_exposure, limits
+    from edge.web.live import parse_bind
+
+    web = access(cfg)
+    notes = check_exposure(cfg, web.credentials)
+    sinks = []
+    for flag, value, kind in (("--http", cfg.http, HttpSink),
+                              ("--metrics", cfg.metrics, MetricsSink)):
+        if value is None:
+            continue
+        bounds, note = limits(cfg, flag)
+        sink = kind(*parse_bind(value, flag), bounds, web.credentials, web.tls)
+        sinks.append(sink)
+        what = "web page" if flag == "--http" else "metrics"
+        guard = " (password required)" if web.credentials.basic else \
+            " (bearer token required)" if web.credentials.bearer and flag == "--metrics" else ""
+        notes.append(f"{what} on {sink.url}{guard}")
+        notes += [note] if note else []
+    return sinks, notes
+
+
 def validate(args: argparse.Namespace) -> list[str]:
     """Checks across settings (each setting's own bounds are checked when it is parsed);
     returns the warnings to print at every start."""
@@ -62,9 +111,9 @@ def validate(args: argparse.Namespace) -> list[str]:
         raise EdgeError("--model is required (or --no-infer to only capture)")
     warnings = []
     if args.http is not None or args.metrics is not None:
-        from edge.sinks.webaccess import validate as validate_web
+        from edge.web.access import validate as validate_web
 
-        warnings = validate_web(args)
+        warnings = validate_web(web_config(args))
     if args.mqtt is not None:
         mqtt_options(args)
     return warnings
@@ -74,11 +123,11 @@ def check_config(args: argparse.Namespace, config_path) -> str:
     """--check-config: everything that can be checked without opening a device or port."""
     from edge.redact import exposed_secrets, redact
 
-    warnings = validate(args) + exposed_secrets(args, config_path)
+    warnings = validate(args) + exposed_secrets(secret_files(args), config_path)
     lines = [f"config {config_path or '(none: flags only)'}: OK"]
     lines += [w if w.startswith("WARNING") else f"WARNING: {w}" for w in warnings]
     if args.infer and args.model.is_dir():
-        from edge.choice import builds_in
+        from edge.run.choice import builds_in
 
         builds = builds_in(args.model)
         lines.append(f"model folder {args.model}: {' and '.join(sorted(builds))} builds; --prefer "
@@ -108,7 +157,7 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
     cache = (args.cache_dir or default_cache_dir()) if args.cache else None
     model = args.model
     if args.infer and model.is_dir():
-        from edge.choice import choose
+        from edge.run.choice import choose
 
         model, note = choose(model, args.threads, cache, prefer=args.prefer)
         notes.append(note)
@@ -126,7 +175,7 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
                          "predictions mean nothing")
     sinks, frame_sinks = [], []
     if args.results is not None:
-        from edge.sinks.jsonl import JsonlSink
+        from edge.sinks.results_log import JsonlSink
 
         max_bytes = int(args.results_max_mb * 1e6) if args.results_max_mb else 0
         sinks.append(JsonlSink(args.results, max_bytes=max_bytes, keep=args.results_keep))
@@ -139,9 +188,7 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
             notes.append(f"{args.record} already holds a recording: recording into "
                          f"{recorder.folder}")
     if args.http is not None or args.metrics is not None:
-        from edge.sinks.webaccess import web_sinks
-
-        web, web_notes = web_sinks(args)  # listening now: a busy port fails here
+        web, web_notes = web_sinks(web_config(args))  # listening now: a busy port fails here
         sinks += web
         notes += web_notes
     if args.mqtt is not None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from edge.frame import Frame
+from edge.telemetry.figures import RunStats
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class Result:
 class PipelineView(Protocol):
     """What a sink may ask of the running pipeline."""
 
-    def stats(self, run_percentiles: bool = True) -> dict:
+    def stats(self, run_percentiles: bool = True) -> RunStats:
         """The live figures (what /stats serves); ``run_percentiles=False`` for frequent
         callers that show only the recent window."""
         ...

@@ -323,7 +323,8 @@ class MqttSink(Sink):
                 try:
                     # whole-run percentiles sort up to a million samples a stage: /stats
                     # has them on demand; a message every minute does without
-                    self._stats = json.dumps(self._view.stats(run_percentiles=False)).encode()
+                    stats = self._view.stats(run_percentiles=False).to_dict()
+                    self._stats = json.dumps(stats).encode()
                 except Exception:  # a figure that cannot be read must not end the thread
                     log.exception("stats for MQTT failed")
                     continue

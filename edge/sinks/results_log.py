@@ -18,21 +18,23 @@ from pathlib import Path
 
 from edge.errors import EdgeError
 from edge.sinks.base import PipelineView, Result, Sink
+from edge.telemetry.figures import RunStats
 
 log = logging.getLogger(__name__)
 SYNC_EVERY_S = 1.0
 
 
-def brief(stats: dict) -> dict:
+def brief(stats: RunStats) -> dict:
     """The figures that go into the results log once a second."""
-    energy = stats.get("energy") or {}
-    temp = ((stats.get("thermal") or {}).get("temperature_c") or {}).get("value")
-    return {"fps": stats["fps"]["inference"], "fps_capture": stats["fps"]["capture"],
-            "fps_dropped": stats["fps"]["dropped"],
-            "cpu_ms_per_frame": stats["cpu_ms_per_frame"], "rss_mb": stats["rss_mb"],
-            "temperature_c": temp, "watts": energy.get("watts_now"),
-            "j_per_inference": energy.get("j_per_inference"),
-            "power_method": energy.get("method"), "problems": stats.get("problems") or None}
+    energy = stats.energy
+    return {"fps": stats.fps.inference, "fps_capture": stats.fps.capture,
+            "fps_dropped": stats.fps.dropped, "cpu_ms_per_frame": stats.cpu_ms_per_frame,
+            "rss_mb": stats.rss_mb,
+            "temperature_c": stats.thermal.temperature_c.value if stats.thermal else None,
+            "watts": energy.watts_now if energy else None,
+            "j_per_inference": energy.j_per_inference if energy else None,
+            "power_method": energy.method if energy else None,
+            "problems": stats.problems or None}
 
 
 class JsonlSink(Sink):

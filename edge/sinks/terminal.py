@@ -8,14 +8,15 @@ import time
 from typing import TextIO
 
 from edge.sinks.base import PipelineView, Result, Sink
+from edge.telemetry.figures import RunStats
 
 
-def status_line(result: Result, stats: dict) -> str:
+def status_line(result: Result, stats: RunStats) -> str:
     _, label, p = result.top[0] if result.top else (-1, "-", 0.0)
-    lat = stats["latency_ms"]["inference"]["window"]["p50"] or 0.0
+    lat = stats.latency_ms["inference"].window.p50 or 0.0
     flag = " [UNTRAINED]" if not result.trained else ""
-    return (f"#{result.seq} {label[:32]} {p * 100:.1f}% | {stats['fps']['inference']:.1f} FPS "
-            f"(cam {stats['fps']['capture']:.1f}, drop {stats['frames']['dropped']}) | "
+    return (f"#{result.seq} {label[:32]} {p * 100:.1f}% | {stats.fps.inference:.1f} FPS "
+            f"(cam {stats.fps.capture:.1f}, drop {stats.frames.dropped}) | "
             f"infer p50 {lat:.1f} ms{flag}")
 
 
@@ -67,62 +68,64 @@ class TerminalSink(Sink):
             self.stream.flush()
 
 
-def format_summary(summary: dict) -> str:
+def format_summary(summary: RunStats) -> str:
     """The summary printed at exit."""
-    f, fps, lat = summary["frames"], summary["fps"], summary["latency_ms"]
+    f, fps, lat = summary.frames, summary.fps, summary.latency_ms
 
     def pct(stage: str) -> str:
-        run = lat[stage]["run"]
-        if run["p50"] is None:
+        run = lat[stage].run
+        if run is None or run.p50 is None:
             return "-"
-        return f"p50 {run['p50']:.2f} / p90 {run['p90']:.2f} / p99 {run['p99']:.2f} ms"
+        return f"p50 {run.p50:.2f} / p90 {run.p90:.2f} / p99 {run.p99:.2f} ms"
 
     lines = [
-        f"source            {summary['source']}",
-        f"model             {summary['model'] or '(none: capture only)'}"
-        f"{' on ' + summary['engine'] if summary.get('engine') else ''}"
-        f"{'  UNTRAINED (random weights)' if summary.get('trained') is False else ''}",
-        f"frames            {f['processed']} processed, {f['captured']} captured, {f['dropped']} "
-        f"dropped, {f['skipped']} unreadable skipped in {summary['elapsed_s']:.1f} s "
-        f"({summary['end']})",
-        f"rate              {fps['inference_overall']:.2f} FPS inference overall",
+        f"source            {summary.source}",
+        f"model             {summary.model or '(none: capture only)'}"
+        f"{' on ' + summary.engine if summary.engine else ''}"
+        f"{'  UNTRAINED (random weights)' if summary.trained is False else ''}",
+        f"frames            {f.processed} processed, {f.captured} captured, {f.dropped} "
+        f"dropped, {f.skipped} unreadable skipped in {summary.elapsed_s:.1f} s "
+        f"({summary.end})",
+        f"rate              {fps.inference_overall:.2f} FPS inference overall",
     ]
-    if summary["model"]:
+    if summary.model:
         for stage in ("preprocess", "inference", "postprocess", "capture_to_result"):
             lines.append(f"{stage:<18}{pct(stage)}")
-    if summary["cpu_ms_per_frame"] is not None:
-        lines.append(f"cpu               {summary['cpu_ms_per_frame']:.2f} CPU-ms per frame, "
-                     f"{summary['rss_mb']:.0f} MB resident")
+    if summary.cpu_ms_per_frame is not None:
+        lines.append(f"cpu               {summary.cpu_ms_per_frame:.2f} CPU-ms per frame, "
+                     f"{summary.rss_mb:.0f} MB resident")
     lines += _system_lines(summary)
-    if summary.get("skipped_names"):
-        lines.append("skipped           " + ", ".join(summary["skipped_names"][:10]))
-    if summary.get("error"):
-        lines.append(f"error             {summary['error']}")
+    if summary.skipped_names:
+        lines.append("skipped           " + ", ".join(summary.skipped_names[:10]))
+    if summary.error:
+        lines.append(f"error             {summary.error}")
     return "\n".join(lines)
 
 
-def _system_lines(summary: dict) -> list[str]:
+def _system_lines(summary: RunStats) -> list[str]:
     lines = []
-    thermal = summary.get("thermal") or {}
-    parts = []
-    for key, unit in (("temperature_c", " C"), ("frequency_mhz", " MHz"), ("governor", "")):
-        value = (thermal.get(key) or {}).get("value")
-        if value is not None:
-            parts.append(f"{value:.1f}{unit}" if isinstance(value, float) else f"{value}{unit}")
-    throttled = thermal.get("throttled") or {}
-    if throttled.get("value"):
-        now = ", ".join(throttled.get("now") or []) or "not throttled"
-        since = ", ".join(throttled.get("since_boot") or []) or "nothing since boot"
-        parts.append(f"{throttled['value']} ({now}; {since})")
+    thermal, parts = summary.thermal, []
+    if thermal is not None:
+        for reading, unit in ((thermal.temperature_c, " C"), (thermal.frequency_mhz, " MHz"),
+                              (thermal.governor, "")):
+            value = reading.value
+            if value is not None:
+                parts.append(f"{value:.1f}{unit}" if isinstance(value, float)
+                             else f"{value}{unit}")
+        if thermal.throttled.value:
+            words = thermal.throttled_words
+            now = ", ".join(words.get("now") or []) or "not throttled"
+            since = ", ".join(words.get("since_boot") or []) or "nothing since boot"
+            parts.append(f"{thermal.throttled.value} ({now}; {since})")
     if parts:
         lines.append("thermal           " + ", ".join(parts))
-    energy = summary.get("energy") or {}
-    if energy.get("method"):
-        label = "ESTIMATED " if energy["estimated"] else ""
-        jpi = energy.get("j_per_inference")
-        idle = " (idle subtracted)" if energy.get("idle_subtracted") else ""
-        lines.append(f"energy            {label}{energy['watts_mean'] or 0:.2f} W mean, "
-                     f"{(jpi or 0) * 1e3:.2f} mJ per inference{idle} [{energy['method']}]")
-    elif energy.get("reasons"):
+    energy = summary.energy
+    if energy is not None and energy.method:
+        label = "ESTIMATED " if energy.estimated else ""
+        idle = " (idle subtracted)" if energy.idle_subtracted else ""
+        lines.append(f"energy            {label}{energy.watts_mean or 0:.2f} W mean, "
+                     f"{(energy.j_per_inference or 0) * 1e3:.2f} mJ per inference{idle} "
+                     f"[{energy.method}]")
+    elif energy is not None and energy.reasons:
         lines.append("energy            no power reader on this machine")
     return lines

@@ -1,1 +1,5 @@
-"""Frame sources: one small class per kind, all with open/read/close."""
+"""Frame sources: one small class per kind behind :mod:`edge.sources.base` (OpenCV cameras,
+streams and videos; picamera2; replays of folders, recordings and videos; synthetic frames),
+plus ``reconnect`` (a lost camera reopened with back-off) and ``imagesize`` (image headers
+read before decoding). May import the core only.
+"""

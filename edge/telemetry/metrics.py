@@ -8,6 +8,8 @@ import time
 
 import numpy as np
 
+from edge.telemetry.figures import Counters, Frames, Percentiles, Rates, StageLatency
+
 PERCENTILES = (50, 90, 99)
 
 
@@ -17,6 +19,11 @@ def percentiles(values, qs=PERCENTILES) -> dict[str, float | None]:
     if arr.size == 0:
         return {f"p{q}": None for q in qs}
     return {f"p{q}": float(v) for q, v in zip(qs, np.percentile(arr, qs), strict=True)}
+
+
+def stage_percentiles(values) -> Percentiles:
+    """p50, p90 and p99 of ``values`` as a typed record."""
+    return Percentiles(**percentiles(values))
 
 
 class Rate:
@@ -91,7 +98,7 @@ class Latency:
             self._run[self._n] = ms
             self._n += 1
 
-    def summary(self, run: bool = True) -> dict:
+    def summary(self, run: bool = True) -> StageLatency:
         """Percentiles of the sliding window and, unless ``run`` is False, of the whole run
         (up to a million samples: not something to sort several times a second); plus the
         run's sample count and sum (what a Prometheus summary carries)."""
@@ -99,10 +106,8 @@ class Latency:
             recent = list(self._recent)
             whole = self._run[: self._n].copy() if run else None
             count, total = self._seen, self._sum
-        out: dict = {"window": percentiles(recent), "count": count, "sum_ms": round(total, 3)}
-        if whole is not None:
-            out["run"] = percentiles(whole)
-        return out
+        return StageLatency(stage_percentiles(recent), count, round(total, 3),
+                            None if whole is None else stage_percentiles(whole))
 
 
 class CpuClock:
@@ -142,24 +147,23 @@ class RunFigures:
         for stage, value in ms.items():
             self.latency[stage].add(value)
 
-    def snapshot(self, run_percentiles: bool = True) -> dict:
+    def snapshot(self, run_percentiles: bool = True, skipped: int = 0) -> Counters:
         """Frames, rates, latency percentiles and CPU, as /stats shows them."""
         now = time.monotonic()
         processed = self.infer_rate.count
         cpu_s = self.cpu.seconds()
-        return {
-            "elapsed_s": round(now - self.started, 3),
-            "frames": {"captured": self.capture_rate.count, "processed": processed,
-                       "dropped": self.dropped, "report_dropped": self.report_dropped},
-            "fps": {"capture": round(self.capture_rate.per_second(now), 2),
-                    "inference": round(self.infer_rate.per_second(now), 2),
-                    "dropped": round(self.drop_rate.per_second(now), 2),
-                    "inference_overall": round(self.infer_rate.overall(now), 2)},
-            "latency_ms": {stage: lat.summary(run_percentiles)
-                           for stage, lat in self.latency.items()},
-            "cpu_s": round(cpu_s, 3),
-            "cpu_ms_per_frame": round(1e3 * cpu_s / processed, 3) if processed else None,
-        }
+        return Counters(
+            elapsed_s=round(now - self.started, 3),
+            frames=Frames(self.capture_rate.count, processed, self.dropped,
+                          self.report_dropped, skipped),
+            fps=Rates(round(self.capture_rate.per_second(now), 2),
+                      round(self.infer_rate.per_second(now), 2),
+                      round(self.drop_rate.per_second(now), 2),
+                      round(self.infer_rate.overall(now), 2)),
+            latency_ms={stage: lat.summary(run_percentiles)
+                        for stage, lat in self.latency.items()},
+            cpu_s=round(cpu_s, 3),
+            cpu_ms_per_frame=round(1e3 * cpu_s / processed, 3) if processed else None)
 
 
 def status_text(fps: float, top1: tuple[str, float] | None, problems: list[str]) -> str:

@@ -11,8 +11,9 @@ import resource
 import threading
 from pathlib import Path
 
+from edge.telemetry.figures import Energy
 from edge.telemetry.power import EnergyMeter
-from edge.telemetry.thermal import read_thermal_state
+from edge.telemetry.thermal import ThermalState, read_thermal_state
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +83,12 @@ class SystemMonitor:
             return False
 
     def _refresh(self) -> None:
-        state = read_thermal_state().to_dict()
+        state = read_thermal_state()
         with self._lock:
             self._thermal = state
 
-    def snapshot(self, inferences: int) -> dict:
+    def snapshot(self, inferences: int) -> tuple[ThermalState | None, Energy]:
+        """The newest thermal state and the energy so far."""
         with self._lock:
             thermal = self._thermal
-        return {"rss_mb": round(rss_mb() or 0.0, 1), "thermal": thermal,
-                "energy": self.energy.report(inferences, self.subtract_idle)}
+        return thermal, self.energy.report(inferences, self.subtract_idle)

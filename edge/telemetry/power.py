@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.machine import PROC, SYS, Runner, read_text, run_vcgencmd, vcgencmd
+from edge.telemetry.figures import Energy
 
 INA_NAMES = {"ina209", "ina219", "ina220", "ina226", "ina230", "ina231", "ina238", "ina260",
              "ina2xx", "ina3221"}
@@ -298,28 +299,28 @@ class EnergyMeter:
                 return 0.0
             return self._last[0] - self._start_t
 
-    def report(self, inferences: int, subtract_idle: bool = False) -> dict:
+    def report(self, inferences: int, subtract_idle: bool = False) -> Energy:
         """Watts, joules, J per inference and inferences per J, each with its method."""
         if self.reader is None:
-            return {"method": None, "reasons": dict(self.reasons)}
+            return Energy(reasons=dict(self.reasons))
         with self._lock:
             joules = self._joules
         elapsed = self.elapsed()
         if subtract_idle and self.idle_watts is not None:
             joules = max(joules - self.idle_watts * elapsed, 0.0)
         mean = joules / elapsed if elapsed > 0 else None
-        return {
-            "method": self.method,
-            "estimated": self.estimated,
-            "watts_now": _round(self.watts),
-            "watts_mean": _round(mean),
-            "joules": _round(joules),
-            "seconds": round(elapsed, 3),
-            "idle_watts": _round(self.idle_watts),
-            "idle_subtracted": bool(subtract_idle and self.idle_watts is not None),
-            "j_per_inference": _round(joules / inferences) if inferences and elapsed else None,
-            "inferences_per_j": _round(inferences / joules) if joules > 0 else None,
-        }
+        return Energy(
+            method=self.method,
+            estimated=self.estimated,
+            watts_now=_round(self.watts),
+            watts_mean=_round(mean),
+            joules=_round(joules),
+            seconds=round(elapsed, 3),
+            idle_watts=_round(self.idle_watts),
+            idle_subtracted=bool(subtract_idle and self.idle_watts is not None),
+            j_per_inference=_round(joules / inferences) if inferences and elapsed else None,
+            inferences_per_j=_round(inferences / joules) if joules > 0 else None,
+        )
 
 
 def _number(path: Path) -> float | None:

@@ -29,8 +29,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from edge.errors import EdgeError
-from edge.sinks.auth import Credentials
-from edge.sinks.httpwire import (
+from edge.web.auth import Credentials
+from edge.web.host import (
+    first_byte,
+    host_name,
+    is_ip,
+    local_names,
+    release_free_memory,
+    until_eof,
+)
+from edge.web.wire import (
     MAX_LINE,
     Closed,
     HttpError,
@@ -41,14 +49,6 @@ from edge.sinks.httpwire import (
     read_head,
     response_bytes,
     text,
-)
-from edge.sinks.webhost import (
-    first_byte,
-    host_name,
-    is_ip,
-    local_names,
-    release_free_memory,
-    until_eof,
 )
 
 log = logging.getLogger(__name__)

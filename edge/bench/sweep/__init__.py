@@ -6,7 +6,7 @@ weights: speed does not depend on them) in fp32 and int8, measures them all with
 edge-bench's interleaved loop, and sets the measured speed beside the *published* ImageNet
 top-1 of each configuration's trained checkpoint, so a user can pick the most accurate
 network that meets a frame rate here. ``--layers`` profiles single models layer by layer
-(:mod:`edge.layers`). Engines are one dimension of every row: onnxruntime runs fp32 and int8,
+(:mod:`edge.bench.layers`). Engines are one dimension of every row: onnxruntime runs fp32 and int8,
 LiteRT (when installed) the int8 build's full-integer .tflite.
 
     request = make_request(sweep=True, ...)   # every check before any work
@@ -18,9 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.convert.spec import MobileNetSpec
-from edge.errors import EdgeError
-from edge.sweep.configs import (
+from edge.bench.sweep.configs import (
     WEIGHTS_NOTE,
     Configuration,
     all_configurations,
@@ -30,6 +28,8 @@ from edge.sweep.configs import (
     parse_configurations,
     parse_engines,
 )
+from edge.convert.spec import MobileNetSpec
+from edge.errors import EdgeError
 
 __all__ = ["WEIGHTS_NOTE", "Configuration", "SweepRequest", "execute", "make_request"]
 
@@ -98,9 +98,9 @@ def make_request(*, sweep: bool, layers: bool, models: list[Path], configs: str 
 def execute(request: SweepRequest, cache_dir: Path, log=lambda _msg: None) -> dict:
     """Run the sweep and/or the layer profiles; returns the report (``rows`` from the sweep,
     ``layers`` from the profiles, the environment either way)."""
-    from edge.bench import environment
-    from edge.layers import profile_layers
-    from edge.sweep.measure import run_sweep
+    from edge.bench.layers import profile_layers
+    from edge.bench.models import environment
+    from edge.bench.sweep.measure import run_sweep
 
     r = request
     if r.sweep:

@@ -94,7 +94,7 @@ def published_entry(config: Configuration) -> dict | None:
 
 def bundled_photos() -> Path | None:
     """The repository's data/photos when edge runs from a checkout; None when installed alone."""
-    folder = Path(__file__).resolve().parents[2] / "data" / "photos"
+    folder = Path(__file__).resolve().parents[3] / "data" / "photos"
     return folder if folder.is_dir() else None
 
 
@@ -135,7 +135,7 @@ def cache_folder(cache_dir: Path, config: Configuration, calibration: Path) -> P
 
 def parse_engines(text: str | None) -> list[str]:
     """``--engines onnxruntime,litert``; None: onnxruntime, and LiteRT when it is installed."""
-    from edge.engine_litert import litert_available
+    from edge.engines.litert import litert_available
 
     installed, why = litert_available()
     if text is None:

@@ -8,10 +8,7 @@ import math
 import time
 from pathlib import Path
 
-from edge.convert.spec import MobileNetSpec
-from edge.errors import EdgeError
-from edge.model import alpha_text
-from edge.sweep.configs import (
+from edge.bench.sweep.configs import (
     CHECKPOINT,
     ENGINE,
     PRECISIONS,
@@ -21,6 +18,9 @@ from edge.sweep.configs import (
     published,
     published_entry,
 )
+from edge.convert.spec import MobileNetSpec
+from edge.errors import EdgeError
+from edge.model import alpha_text
 
 
 def run_sweep(configs: list[Configuration], calibration: Path, cache_dir: Path, threads: int,
@@ -28,7 +28,7 @@ def run_sweep(configs: list[Configuration], calibration: Path, cache_dir: Path, 
               target_fps: float | None = None, engines: tuple[str, ...] = (ENGINE,),
               log=lambda _msg: None) -> dict:
     """Build, measure (interleaved), and analyse; returns the report."""
-    from edge.bench import run_benchmark
+    from edge.bench.models import run_benchmark
 
     t0 = time.perf_counter()
     models, build = build_models(configs, calibration, cache_dir, log, engines)

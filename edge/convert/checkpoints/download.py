@@ -25,10 +25,10 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from edge.convert.import_keras import load_keras_h5
-from edge.convert.import_tflite import load_tflite
-from edge.convert.import_torch import load_state_dict
-from edge.convert.pins import PINNED
+from edge.convert.checkpoints.keras import load_keras_h5
+from edge.convert.checkpoints.pins import PINNED
+from edge.convert.checkpoints.tflite import load_tflite
+from edge.convert.checkpoints.timm import load_state_dict
 from edge.convert.weights import Weights
 from edge.errors import EdgeError
 from edge.fileio import sha256_file, write_bytes_atomic

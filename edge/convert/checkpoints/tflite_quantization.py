@@ -4,7 +4,7 @@ TensorFlow's ``_quant`` files are quantization-aware trained: their uint8 weight
 scale and zero point per tensor, int32 biases, and the activation ranges learned in training
 (ReLU6 outputs at 6/255, zero point 0) are the model. LiteRT's own int8 files carry int8
 weights per output channel and int8 activations. :class:`Quantization` holds all of it in ONNX
-layout, so :mod:`edge.convert.build_kept` can build an int8 ONNX model that computes what the
+layout, so :mod:`edge.convert.quant.qdq` can build an int8 ONNX model that computes what the
 file computes, with no calibration.
 
 int8 activations are stored shifted to uint8 (q + 128, zero point + 128): the same real
@@ -13,68 +13,13 @@ values and the same clamping, in the form onnxruntime's x86 and ARM kernels run 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from edge.convert.import_tflite import RawTensor, raw_tensor
+from edge.convert.quant.params import QLayer, QParams, Quantization
+from edge.convert.tflite.read import RawTensor, raw_tensor
 from edge.errors import EdgeError
 
 ACTIVATIONS = {0: "none", 1: "relu", 3: "relu6"}
-
-
-@dataclass(frozen=True)
-class QParams:
-    """Scale and zero point of a uint8 activation: real = (q - zero_point) * scale."""
-
-    scale: float
-    zero_point: int
-
-
-@dataclass(frozen=True)
-class QLayer:
-    """One convolution (or the classifier) as integers, weights in ONNX layout (OIHW, C1HW
-    for depthwise, [classes, C] for the classifier)."""
-
-    weight: np.ndarray  # uint8 or int8, as the file stores them
-    weight_scale: np.ndarray  # float32, [1] per tensor or [cout] per output channel
-    weight_zero: np.ndarray  # weight's dtype, same length as weight_scale
-    bias: np.ndarray  # int32 [cout]
-    bias_scale: np.ndarray  # float32, input scale x weight scale
-    output: QParams | None  # the activation after the layer (and its fused ReLU/ReLU6);
-    # None: the layer's output stays float (a post-training classifier's logits)
-    activation: str  # "relu6", "relu" or "none"
-
-    @property
-    def per_channel(self) -> bool:
-        return self.weight_scale.size > 1
-
-
-@dataclass(frozen=True)
-class Quantization:
-    """Everything an int8 model needs to compute what the quantised file computes."""
-
-    input: QParams  # of the first convolution's input
-    pixels_direct: bool  # raw uint8 pixels are that input (True for TF's uint8 files)
-    convs: list[QLayer]  # 27: stem, then depthwise and pointwise of 13 blocks
-    pool: QParams  # the global average pool's output
-    fc: QLayer  # classifier; its output are the quantised logits
-    file: str = ""  # the TFLite file it was read from, for checking against LiteRT
-    softmax_output: bool = False  # the file ends in SOFTMAX (probabilities, not logits)
-
-    def describe(self) -> dict:
-        """What the file's quantization is, in words, for metadata and report."""
-        layers = [*self.convs, self.fc]
-        kinds = {f"{layer.weight.dtype.name} per-"
-                 f"{'channel' if layer.per_channel else 'tensor'}"
-                 f"{' symmetric' if not layer.weight_zero.any() else ' asymmetric'}"
-                 for layer in layers}
-        return {"weights": ", ".join(sorted(kinds)),
-                "activations": "uint8 asymmetric per-tensor, the file's trained ranges",
-                "input": {"scale": self.input.scale, "zero_point": self.input.zero_point,
-                          "raw_pixels": self.pixels_direct},
-                "logits": {"scale": self.fc.output.scale,
-                           "zero_point": self.fc.output.zero_point}}
 
 
 def _activation_qparams(tensor: RawTensor, origin: str) -> QParams:

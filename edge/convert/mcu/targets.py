@@ -1,27 +1,14 @@
-"""The microcontroller target: the int8 .tflite, its C bundle for TensorFlow Lite Micro, the
-arena TFLM itself allocates (measured where ``tflite-micro`` is installed, else the estimate,
-and the report says which), its flash bytes, whether it fits a part, and the proof that it is
-the same model as the int8 ONNX.
-"""
+"""Microcontroller parts and what fits them: SRAM and flash presets, sizes like ``320K``,
+the arena and flash a MobileNetV1 needs (estimated from the layer table), and the refusal of
+a model that does not fit, naming the largest that would."""
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
-import onnx
-
-from edge.convert.mcu_bundle import c_files, compile_check
-from edge.convert.mcu_verify import verify_tflite
 from edge.convert.spec import MobileNetSpec
-from edge.convert.tflite_export import Export, export_tflite
-from edge.convert.tflm import measure_arena
 from edge.errors import EdgeError
-from edge.labels import imagenet_labels
-from edge.model import ModelInfo
 
 KIB, MIB = 1024, 1024 * 1024
 # What the model may use on common parts (datasheet SRAM and flash; the largest contiguous
@@ -132,98 +119,3 @@ def check_fit(spec: MobileNetSpec, target: Target, arena: int, flash: int, measu
     raise EdgeError(f"--mcu: MobileNetV1 {spec.alpha:g}-{spec.resolution} does not fit "
                     f"{target.name} ({'; '.join(problems)}); {hint}; choose a larger part "
                     "with --mcu-target/--mcu-sram/--mcu-flash")
-
-
-def arena_note(measured: dict | None) -> str:
-    if measured is None:
-        return ("ESTIMATED from the layer table (tflite-micro was not installed to measure "
-                "it); measure on the device before trusting it.")
-    return ("measured with TFLM's interpreter (reference kernels, x86-64). A 32-bit build "
-            "uses about 3 KB less, with the reference or the CMSIS-NN kernels (smaller "
-            "pointers; checked on Cortex-M4/M7 under QEMU); other optimised kernels (esp-nn) "
-            "may add scratch buffers: check arena_used_bytes() on the device.")
-
-
-def logit_scale(model: onnx.ModelProto, path: Path,
-                cases: list[tuple[str, np.ndarray]]) -> float | None:
-    """For an int8 model whose logits are float: an int8 scale that holds every logit seen on
-    the verification frames with a quarter to spare (None when the logits are quantized)."""
-    out = model.graph.output[0].name
-    if next(n for n in model.graph.node if out in n.output).op_type == "DequantizeLinear":
-        return None
-    if not cases:
-        raise EdgeError("--mcu: the int8 model's logits are float; choosing their int8 scale "
-                        "needs frames (--calibration or --verify)")
-    from edge.engine import Engine
-
-    engine = Engine(path, threads=1, warmup=False)
-    peak = max(float(np.abs(engine.run(tensor)).max()) for _, tensor in cases)
-    return 1.25 * peak / 127 if peak > 0 else 1.0
-
-
-def export_int8_tflite(int8_path: Path, staging: Path, spec: MobileNetSpec, info: ModelInfo,
-                       input_type: str, cases: list[tuple[str, np.ndarray]],
-                       verify: bool = True) -> tuple[Export, dict, Path]:
-    """Write ``<name>.tflite`` (full-integer int8, for LiteRT and TFLM) into ``staging``;
-    return the export, its report section (verified in LiteRT on ``cases`` when ``verify``)
-    and the path."""
-    meta = {**json.loads(info.to_json()), "trained": info.trained}
-    if info.labels is not None and info.labels == imagenet_labels(info.classes):
-        # the runtime has ImageNet's names built in; an MCU's flash has better uses
-        meta.update(labels=None, labels_builtin="imagenet")
-    model = onnx.load(int8_path)
-    export = export_tflite(model, input_type, description=_title(spec, info), metadata=meta,
-                           logit_scale=logit_scale(model, int8_path, cases))
-    path = staging / f"{info.name}.tflite"
-    path.write_bytes(export.tflite)
-    section = {"path": str(path), "bytes": len(export.tflite), "ops": export.ops,
-               "input": export.input, "output": export.output,
-               "requantized_weights": export.requantized, "notes": export.notes,
-               "verification": (verify_tflite(export.tflite, int8_path, cases, input_type,
-                                              export.output, None, with_tflm=False)
-                                if verify and cases else None)}
-    return export, section, path
-
-
-def _title(spec: MobileNetSpec, info: ModelInfo) -> str:
-    return f"MobileNetV1 {spec.alpha:g}-{spec.resolution} int8" + (
-        "" if info.trained else " (UNTRAINED: random weights, predictions are meaningless)")
-
-
-def export_mcu(int8_path: Path, staging: Path, spec: MobileNetSpec, info: ModelInfo,
-               target: Target, input_type: str,
-               cases: list[tuple[str, np.ndarray]]) -> tuple[dict, list[Path]]:
-    """Write ``<name>.tflite`` and the ``<name>_mcu/`` C bundle into ``staging``; return the
-    report section and the paths written. Refuses (EdgeError) a model that does not fit."""
-    export, tflite, tflite_path = export_int8_tflite(int8_path, staging, spec, info,
-                                                     input_type, cases, verify=False)
-    measured = measure_arena(export.tflite)
-    estimate = {"arena_bytes": estimate_arena(spec, input_type),
-                "flash_bytes": estimate_flash(spec), **spec.footprint_int8()}
-    arena = measured["arena_bytes"] if measured else estimate["arena_bytes"]
-    check_fit(spec, target, arena, len(export.tflite), measured is not None, input_type)
-    bundle = staging / f"{info.name}_mcu"
-    bundle.mkdir()
-    files = c_files(export.tflite, _title(spec, info), int8_path.name, export.input,
-                    export.output, export.ops, spec.classes, info.background, info.trained,
-                    arena, arena_note(measured))
-    for name, text in files.items():
-        (bundle / name).write_text(text)
-    report = {
-        "target": {"name": target.name, "sram_bytes": target.sram, "flash_bytes": target.flash,
-                   "about": target.about},
-        "tflite": {k: tflite[k] for k in ("path", "bytes", "ops", "input", "output")},
-        "bundle": {"path": str(bundle), "files": sorted(files)},
-        "estimate": estimate,
-        "measured": ({**measured, "by": "TFLM interpreter (tflite-micro), x86-64"}
-                     if measured else None),
-        "arena_bytes": arena, "arena_measured": measured is not None,
-        "flash_bytes": len(export.tflite),
-        "requantized_weights": export.requantized,
-        "notes": export.notes,
-        "compiled": compile_check(bundle),
-        "verification": (verify_tflite(export.tflite, int8_path, cases, input_type,
-                                       export.output, arena if measured else None)
-                         if cases else None),
-    }
-    return report, [tflite_path, bundle]

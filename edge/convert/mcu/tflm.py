@@ -60,3 +60,15 @@ def measure_arena(tflite: bytes) -> dict | None:
         raise EdgeError(f"TFLM's allocation log has no arena total: {text[:200]!r}")
     return {"arena_bytes": figures["total"], "head_bytes": figures.get("head"),
             "tail_bytes": figures.get("tail")}
+
+
+def tflm_runner(tflite: bytes, arena: int):
+    """run(input) -> integer logits, in TFLM's interpreter with exactly ``arena`` bytes."""
+    interp = tflm_interpreter(tflite, arena)
+
+    def run(x: np.ndarray) -> np.ndarray:
+        interp.set_input(x, 0)
+        interp.invoke()
+        return np.asarray(interp.get_output(0)).reshape(-1).astype(np.int32)
+
+    return run

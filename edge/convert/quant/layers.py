@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.convert.build_kept import dequantized_weights
-from edge.convert.import_quant import QLayer, QParams
+from edge.convert.quant.params import QLayer, QParams
+from edge.convert.quant.qdq import dequantized_weights
 
 
 def patches(x: np.ndarray, k: int, stride: int, pads: tuple[int, ...]) -> np.ndarray:

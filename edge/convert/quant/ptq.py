@@ -20,8 +20,8 @@ per-channel mean, and for every layer the second moments of its inputs. From the
 - the classifier's output stays float: a 1001-way logit range of 30 in 255 steps is 0.12 a
   step, and steps decide close calls.
 
-The result is a :class:`~edge.convert.import_quant.Quantization`, built into ONNX by
-:func:`~edge.convert.build_kept.build_kept` like a kept one.
+The result is a :class:`~edge.convert.quant.params.Quantization`, built into ONNX by
+:func:`~edge.convert.quant.qdq.build_qdq` like a kept one.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import onnx
 
-from edge.convert.import_quant import QLayer, QParams, Quantization
-from edge.convert.ptq_layers import gram, layer_runner, pair_bound
+from edge.convert.quant.layers import gram, layer_runner, pair_bound
+from edge.convert.quant.params import QLayer, QParams, Quantization
 from edge.convert.spec import MobileNetSpec
 from edge.convert.weights import Weights
 from edge.errors import EdgeError

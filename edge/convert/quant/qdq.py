@@ -1,8 +1,9 @@
-"""Build the "kept" int8 ONNX model: a quantised TFLite file's own quantization, as QDQ.
+"""The int8 ONNX model of a :class:`~edge.convert.quant.params.Quantization`, as QDQ: a
+quantised TFLite file's own quantization (kept) or one made by post-training quantization.
 
-No calibration: every number comes from the file (:class:`~edge.convert.import_quant.
-Quantization`). The graph is standard QDQ, the form onnxruntime fuses into integer kernels
-and the microcontroller exporter walks:
+For a kept quantization no calibration: every number comes from the file. The graph is
+standard QDQ, the form onnxruntime fuses into integer kernels and the microcontroller
+exporter walks:
 
     image uint8 NHWC -> Transpose -> DequantizeLinear(input scale, zero point)
     -> 27 x [DequantizeLinear(weights), DequantizeLinear(int32 bias) -> Conv -> Clip(0, 6)
@@ -20,8 +21,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edge.convert.build import finish_model
-from edge.convert.import_quant import QLayer, QParams, Quantization
+from edge.convert.graph import finish_model
+from edge.convert.quant.params import QLayer, QParams, Quantization
 from edge.convert.spec import MobileNetSpec
 from edge.errors import EdgeError
 from edge.model import INPUT_NAME, OUTPUT_NAME, ModelInfo
@@ -47,7 +48,7 @@ def dequantized_weights(name: str, layer: QLayer) -> tuple[list[TensorProto],
     return inits, nodes
 
 
-def build_kept(spec: MobileNetSpec, quant: Quantization, normalisation: dict,
+def build_qdq(spec: MobileNetSpec, quant: Quantization, normalisation: dict,
                info: ModelInfo, kept: bool = True) -> onnx.ModelProto:
     """Return the checked int8 QDQ model that computes what ``quant`` says.
 

@@ -31,13 +31,12 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from edge.convert.tflite_input import adapt_input
-from edge.convert.tflite_quant import QConst, int8_domain, int8_per_channel, tf_same
-from edge.convert.tflite_write import Graph, Tensor, chain_plan, write_tflite
+from edge.convert.settings import MCU_INPUTS as INPUT_TYPES
+from edge.convert.tflite.constants import QConst, int8_domain, int8_per_channel, tf_same
+from edge.convert.tflite.input_stage import adapt_input
+from edge.convert.tflite.write import Graph, Tensor, chain_plan, write_tflite
 from edge.errors import EdgeError
 from edge.model import INPUT_NAME
-
-INPUT_TYPES = ("int8", "uint8")
 
 
 @dataclass

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import onnx
 
-from edge.convert.tflite_write import Graph, Tensor
+from edge.convert.tflite.write import Graph, Tensor
 from edge.errors import EdgeError
 from edge.model import INPUT_NAME
 

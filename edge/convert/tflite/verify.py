@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.convert.tflm import tflm_available, tflm_interpreter
 from edge.fileio import capture_fd2
 
 
@@ -58,17 +57,6 @@ def _litert(tflite: bytes):
     return run, delegated
 
 
-def _tflm(tflite: bytes, arena: int):
-    interp = tflm_interpreter(tflite, arena)
-
-    def run(x: np.ndarray) -> np.ndarray:
-        interp.set_input(x, 0)
-        interp.invoke()
-        return np.asarray(interp.get_output(0)).reshape(-1).astype(np.int32)
-
-    return run
-
-
 def compare(runs: dict, reference, cases: list[tuple[str, np.ndarray]], input_dtype: str,
             out_scale: float, out_zero: int) -> dict:
     """Per runtime: top-1 agreement with the ONNX int8 and logit differences in steps."""
@@ -97,18 +85,14 @@ def compare(runs: dict, reference, cases: list[tuple[str, np.ndarray]], input_dt
 
 
 def verify_tflite(tflite: bytes, onnx_path: Path, cases: list[tuple[str, np.ndarray]],
-                  input_dtype: str, output: dict, arena: int | None,
-                  with_tflm: bool = True) -> dict:
-    """Run the .tflite in TFLM (with ``arena`` bytes, when ``with_tflm``) and LiteRT against
-    the ONNX int8 model on ``cases``; says which interpreters were not available."""
-    runs: dict = {}
+                  input_dtype: str, output: dict, runners: dict | None = None,
+                  details: dict | None = None, unavailable: list[str] = ()) -> dict:
+    """Run the .tflite in LiteRT, and in any other ``runners`` (name -> run(int8 or uint8
+    input) -> integer logits; TFLM's for the MCU export), against the ONNX int8 model on
+    ``cases``; says which interpreters were not available."""
+    runs: dict = dict(runners or {})
     result: dict = {"reference": "int8 ONNX, onnxruntime without graph optimisations",
-                    "unavailable": []}
-    if with_tflm and tflm_available() and arena is not None:
-        runs["tflm"] = _tflm(tflite, arena)
-        result["tflm_arena_bytes"] = arena
-    elif with_tflm:
-        result["unavailable"].append("tflm (pip install tflite-micro; x86-64 only)")
+                    "unavailable": list(unavailable), **(details or {})}
     litert = _litert(tflite)
     if litert is not None:
         runs["litert"], result["litert_all_ops_delegated"] = litert
