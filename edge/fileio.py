@@ -58,6 +58,41 @@ def check_writable(path: Path, flag: str) -> None:
         raise EdgeError(f"{flag} {path}: folder {parent} is not writable")
 
 
+KIB, MIB = 1024, 1024 * 1024
+MAX_PIXELS = 50_000_000  # an image beyond this is skipped unread (a 48 MP photo passes)
+# what a file given to edge may hold, checked before it is read (a device like /dev/zero, a
+# mistaken 50 MB file as a config): secrets, text settings, labels, model and weight files
+LIMITS = {"secret": 4 * KIB, "config": 1 * MIB, "labels": 16 * MIB, "pem": 1 * MIB,
+          "report": 16 * MIB, "model": 2048 * MIB, "manifest": 256 * MIB}
+
+
+def read_bounded(path: Path, what: str, flag: str) -> bytes:
+    """The bytes of ``path``, refused (EdgeError naming ``flag`` and the file) when it holds
+    more than ``LIMITS[what]``: the size is checked before reading, and at most one byte more
+    is read from files that do not say their size (devices, pipes)."""
+    from edge.errors import EdgeError
+
+    limit = LIMITS[what]
+    shown = f"{flag} {path}" if flag else str(path)
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > limit:
+                raise EdgeError(f"{shown}: {_bytes(size)}, more than a {what} file may hold "
+                                f"({_bytes(limit)})")
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise EdgeError(f"{shown}: cannot read it ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise EdgeError(f"{shown}: more than a {what} file may hold ({_bytes(limit)}; not a "
+                        "regular file?)")
+    return data
+
+
+def _bytes(n: int) -> str:
+    return f"{n / MIB:,.1f} MB" if n >= MIB else f"{n / KIB:,.1f} KB" if n >= KIB else f"{n} B"
+
+
 def write_bytes_atomic(target: Path, data: bytes) -> None:
     """Write ``data`` to ``target`` atomically."""
     with atomic_path(target) as tmp:

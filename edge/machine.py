@@ -66,6 +66,17 @@ def cpu_fingerprint() -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+def available_memory(proc_root: Path = PROC) -> int | None:
+    """Bytes of memory available to a new process (``MemAvailable``), or None."""
+    for line in (read_text(proc_root / "meminfo") or "").splitlines():
+        if line.startswith("MemAvailable:"):
+            try:
+                return int(line.split()[1]) * 1024
+            except (IndexError, ValueError):
+                return None
+    return None
+
+
 def physical_cores(sys_root: Path = SYS) -> int:
     """Physical cores (onnxruntime's own default thread count), from sysfs where it exists."""
     cores = set()

@@ -6,7 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from edge.errors import ModelError
+from edge.errors import EdgeError, ModelError
+from edge.fileio import read_bounded
 
 META_KEY = "edge"
 FORMAT = 1
@@ -96,23 +97,26 @@ def read_model_info(path: Path) -> ModelInfo:
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"{path}: model file not found")
+    try:
+        data = read_bounded(path, "model", "")
+    except EdgeError as exc:
+        raise ModelError(str(exc)) from None
     if path.suffix.lower() == ".tflite":
-        return ModelInfo.from_metadata(_tflite_metadata(path), str(path))
+        return ModelInfo.from_metadata(_tflite_metadata(path, data), str(path))
     import onnx
 
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = onnx.load_from_string(data)
     except Exception as exc:
         raise ModelError(f"{path}: not an ONNX model ({exc.__class__.__name__})") from exc
     return ModelInfo.from_metadata({p.key: p.value for p in model.metadata_props}, str(path))
 
 
-def _tflite_metadata(path: Path) -> dict[str, str]:
+def _tflite_metadata(path: Path, data: bytes) -> dict[str, str]:
     """The text metadata entries of a TFLite flatbuffer. Labels are not stored in the file
     when they are ImageNet's (``labels_builtin``): a microcontroller's flash has better uses."""
     import tflite
 
-    data = path.read_bytes()
     if len(data) < 8 or data[4:8] != b"TFL3":
         raise ModelError(f"{path}: not a TFLite file (no TFL3 identifier)")
     try:

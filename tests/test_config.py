@@ -104,7 +104,7 @@ def test_bad_model_at_start_has_its_own_exit_code(tmp_path):
 @pytest.mark.parametrize(("text", "needle"), [
     ("threads = 0\n", ":1: threads: must be >= 1, got 0"),
     ("camera = 0\nthreads = 100000\n", ":2: threads: must be <= 128, got 100000"),
-    ("fps_cap = 0.0\n", ":1: fps_cap: must be > 0, got 0"),
+    ("fps_cap = 0.0\n", ":1: fps_cap: must be >= 0.001, got 0"),
     ("duration = inf\n", ":1: duration: must be a finite number, got inf"),
     ("results_keep = -1\n", ":1: results_keep: must be >= 1, got -1"),
 ])

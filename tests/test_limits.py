@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.sources.imagesize import MAX_PIXELS, header_size, too_large
+from edge.sources.images import MAX_PIXELS, header_size, too_large
 
 from .conftest import BIN, PHOTOS, QUANT_025
 

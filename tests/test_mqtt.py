@@ -116,7 +116,9 @@ def test_check_config_validates_mqtt_without_connecting(tmp_path):
                                "--check-config", *map(str, args)], capture_output=True,
                               text=True, timeout=60)
 
-    ok = run("--mqtt", "mqtt://u@192.0.2.1:1", "--mqtt-password-file", __file__)
+    secret = tmp_path / "secret"
+    secret.write_text("broker-password\n")
+    ok = run("--mqtt", "mqtt://u@192.0.2.1:1", "--mqtt-password-file", secret)
     assert ok.returncode == 0, ok.stderr
     bad = run("--mqtt", "mqtt://u:hunter2@h", "--mqtt-node", "a/b")
     assert bad.returncode == 2 and "--mqtt-node" in bad.stderr and "hunter2" not in bad.stderr

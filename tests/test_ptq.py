@@ -46,10 +46,10 @@ def check(report, overall: float, whole_views: float = 0.95):
 
 
 def test_dequantised_025_qat_weights(views, tmp_path):
-    # measured on an AVX2 x86 (AMD EPYC): 81/96 of all views, 47/48 of the whole and centre
-    # views; off-centre crops are often near-ties for the 0.25 model. onnxruntime's MinMax on
-    # the same frames: 80/96 and 40/48
-    check(recalibrated(QUANT_025, views, tmp_path), overall=0.80)
+    # int8 verified by the exact QDQ arithmetic (the same on every CPU): 79/96 of all views,
+    # 43/48 of the whole and centre views; off-centre crops are often near-ties for the 0.25
+    # model (an AVX2 x86's saturating kernels once read 47/48, a VNNI one's 44/48)
+    check(recalibrated(QUANT_025, views, tmp_path), overall=0.80, whole_views=0.875)
 
 
 def test_dequantised_05_qat_weights(views, tmp_path):
@@ -60,7 +60,8 @@ def test_dequantised_05_qat_weights(views, tmp_path):
 @pytest.mark.shared
 def test_float_025_checkpoint(views, tmp_path):
     shared = need_shared("the float 0.25-128 TFLite checkpoint")
-    # measured: 84/96 of all views, 46/48 whole and centre; onnxruntime's MinMax: 64/96, 38/48
+    # measured (exact QDQ arithmetic): 84/96 of all views, 46/48 whole and centre;
+    # onnxruntime's MinMax: 64/96, 38/48
     report = recalibrated(shared / "mobilenet_v1" / "mobilenet_v1_0.25_128.tflite", views,
                           tmp_path)
     check(report, overall=0.85, whole_views=0.93)

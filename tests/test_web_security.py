@@ -58,6 +58,8 @@ def test_every_route_needs_the_password(guarded):
             status, head, _ = fetch(url, path, headers=headers)
             assert status == 401, (path, headers)
             assert head["www-authenticate"].startswith('Basic realm="edge"')
+            # a good login clears this address's failures (no lock-out: see the next test)
+            assert fetch(url, "/", headers=basic(USER, PASSWORD))[0] == 200
     for path in ("/", "/stats", "/snapshot.jpg", "/metrics"):
         assert fetch(url, path, headers=basic(USER, PASSWORD))[0] == 200, path
     # the bearer token opens /metrics (for Prometheus) and nothing else
@@ -84,11 +86,41 @@ def test_a_wrong_password_answers_as_fast_as_a_wrong_user(guarded):
                     rest += sock.recv(4096)
                 times[name].append(time.perf_counter() - t0)
                 assert status == 401
+            sock.sendall(request_bytes("GET", "/", basic(USER, PASSWORD)))  # clears failures
+            status, head, rest = read_head(sock)
+            while len(rest) < int(head["content-length"]):
+                rest += sock.recv(4096)
+            assert status == 200
     medians = {k: statistics.median(v) for k, v in times.items()}
     spread = max(medians.values()) - min(medians.values())
     # an early exit on the user name would save a keyed hash (microseconds); over HTTP the
     # three medians must not tell the cases apart beyond the noise of a loaded machine
     assert spread < 0.25 * min(medians.values()) + 2e-4, medians
+
+
+def test_guessing_passwords_is_slowed_down_per_address(guarded):
+    """Brute force: after five failures an address is locked out, 1 s, then 2, 4, ... and
+    answered 429 without its credentials being looked at, the right password included."""
+    url, _ = guarded
+    statuses = [fetch(url, "/stats", headers=basic(USER, f"guess-{i:04d}"))[0]
+                for i in range(100)]
+    assert statuses[:5] == [401] * 5 and statuses.count(401) <= 7, statuses
+    status, head, _ = fetch(url, "/stats", headers=basic(USER, PASSWORD))
+    assert status == 429 and 1 <= int(head["retry-after"]) <= 60
+    time.sleep(int(head["retry-after"]))
+    assert fetch(url, "/stats", headers=basic(USER, PASSWORD))[0] == 200  # and clears it
+    assert fetch(url, "/stats", headers=basic(USER, "wrong"))[0] == 401
+
+
+def test_a_password_too_short_or_unreadable_is_refused(tmp_path):
+    for text, why in (("        \n", "at least 8 characters"), ("short\n", "at least 8"),
+                      ("x" * 5000, "more than a secret file may hold")):
+        (tmp_path / "pw").write_text(text)
+        proc = check("--http", "0.0.0.0:0", "--http-password-file", tmp_path / "pw")
+        assert proc.returncode == 2 and why in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+    proc = check("--http", "0.0.0.0:0", "--http-password-file", "/dev/zero")
+    assert proc.returncode == 2 and "not a regular file" in proc.stderr, proc.stderr
 
 
 def test_password_check_does_the_same_work_whatever_is_wrong():
@@ -208,18 +240,20 @@ def test_security_headers_head_and_keep_alive(guarded):
             assert status == 200 and json.loads(rest)["model"] is None
 
 
-def test_beyond_loopback_needs_credentials_or_an_explicit_insecure(tmp_path):
-    def check(*args):
-        return subprocess.run([str(BIN / "edge-run"), "--no-config", *CAMERA, *map(str, args),
-                               "--check-config"], capture_output=True, text=True, timeout=60)
+def check(*args):
+    """edge-run --check-config with these settings (no port opened)."""
+    return subprocess.run([str(BIN / "edge-run"), "--no-config", *CAMERA, *map(str, args),
+                           "--check-config"], capture_output=True, text=True, timeout=60)
 
+
+def test_beyond_loopback_needs_credentials_or_an_explicit_insecure(tmp_path):
     for flag in ("--http", "--metrics"):
         refused = check(flag, "0.0.0.0:0")
         assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
         assert "beyond loopback" in refused.stderr and "--http-insecure" in refused.stderr
         allowed = check(flag, "0.0.0.0:0", "--http-insecure")
         assert allowed.returncode == 0 and "WITHOUT authentication" in allowed.stdout
-    (tmp_path / "token").write_text("t0ken\n")
+    (tmp_path / "token").write_text("t0ken-long-enough\n")
     assert check("--metrics", "0.0.0.0:0", "--metrics-token-file", tmp_path / "token") \
         .returncode == 0
     # the token protects /metrics only: the page beyond loopback still needs a password

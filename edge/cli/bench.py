@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from edge.cli.signals import Signals
 from edge.errors import EdgeError
 
 
@@ -17,14 +18,14 @@ def bench_parser() -> argparse.ArgumentParser:
                         "inference.", SETTINGS)
 
 
-def _bench(argv: list[str] | None) -> int:
-
+def _bench(argv: list[str] | None, signals: Signals) -> int:
     from edge.bench.models import format_table, plot, run_benchmark, sustained
     from edge.fileio import check_writable
     from edge.machine import physical_cores
     from edge.model import read_model_info
     from edge.settings import STDOUT
 
+    signals.arm()  # numpy and onnxruntime are loaded: stop where it stands from now
     args = bench_parser().parse_args(argv)
     for flag, path in (("--json", args.json), ("--plot", args.plot)):
         if path is not None and path != STDOUT:  # before minutes of measuring, not after

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from edge.cli.signals import Signals
 from edge.errors import EdgeError
 
 
@@ -18,7 +19,7 @@ def convert_parser() -> argparse.ArgumentParser:
                         "against fp32.", SETTINGS)
 
 
-def _convert(argv: list[str] | None) -> int:
+def _convert(argv: list[str] | None, signals: Signals) -> int:
     import json
 
     from edge.convert import ConvertOptions, check_bounds, convert, resolve_spec
@@ -28,6 +29,7 @@ def _convert(argv: list[str] | None) -> int:
     from edge.fileio import check_writable
     from edge.settings import STDOUT, write_json
 
+    signals.arm()  # numpy, onnx and onnxruntime are loaded: stop where it stands from now
     args = convert_parser().parse_args(argv)
     values = {name: getattr(args, name) for name in ConvertOptions.__dataclass_fields__}
     opts = ConvertOptions(**{**values, "output": args.output or Path(".")})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from edge.cli.signals import Signals
 from edge.errors import EdgeError
 
 
@@ -17,13 +18,15 @@ def run_parser() -> argparse.ArgumentParser:
                                     "model.", SETTINGS)
 
 
-def _run_edge(argv: list[str] | None) -> int:
+def _run_edge(argv: list[str] | None, signals: Signals) -> int:
     import json
-    import signal
 
     from edge.run.config import parse_with_config
 
     args, config_path = parse_with_config(run_parser(), argv)
+    if signals.received is not None:
+        print("edge-run: stopped before starting", file=sys.stderr)
+        return signals.exit_code()
     # imported after parsing: --help and usage errors need no numpy, OpenCV or onnxruntime
     from edge.run.service import ServiceLoop
     from edge.run.wiring import build_pipeline, check_config
@@ -35,24 +38,20 @@ def _run_edge(argv: list[str] | None) -> int:
 
         checks = run_checks(args, config_path)
         print(format_checks(checks))
-        return 1 if any(c.status == "FAIL" for c in checks) else 0
+        return 1 if any(c.status == "FAIL" for c in checks) else signals.exit_code()
     if args.check_config:
         print(check_config(args, config_path))
-        return 0
+        return signals.exit_code()
     if args.mqtt_remove:
         from edge.run.wiring import mqtt_options
         from edge.sinks.mqtt import remove
 
         for topic in remove(mqtt_options(args)):
             print(f"cleared {topic}")
-        return 0
+        return signals.exit_code()
     pipeline, notes = build_pipeline(args)
-
-    def on_signal(signum, _frame):
-        pipeline.stop()
-
+    signals.attach(pipeline)
     service = ServiceLoop(pipeline)
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         pipeline.start()  # opens the source on its capture thread; fails fast with one line
         for note in notes:
@@ -61,8 +60,6 @@ def _run_edge(argv: list[str] | None) -> int:
         summary = pipeline.run()
     finally:
         service.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     if args.json == STDOUT:
         print(json.dumps(summary.to_dict(), indent=2))
     else:
@@ -72,4 +69,4 @@ def _run_edge(argv: list[str] | None) -> int:
     if pipeline.error is not None:
         raise pipeline.error if isinstance(pipeline.error, EdgeError) else \
             EdgeError(f"stopped by an unexpected error: {pipeline.error}", exit_code=1)
-    return 0
+    return signals.exit_code()

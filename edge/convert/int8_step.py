@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import onnx
 
 from edge.convert.graph import set_metadata
@@ -125,8 +126,10 @@ def _verify_kept(opts, spec: MobileNetSpec, weights: Weights, fp32_path: Path,
     quant = weights.quantization
     return {"source": ", ".join(sources), "held_out": True,
             "result": compare(fp32_path, int8_path, cases),
-            "reference": compare_with_tflite(Path(quant.file), weights.normalisation,
-                                             quant.softmax_output, int8_path, cases)}, cases
+            "reference": compare_with_tflite(
+                Path(quant.file), weights.normalisation, quant.softmax_output, int8_path, cases,
+                integer=all(layer.weight.dtype == np.uint8 for layer in [*quant.convs, quant.fc]))
+            }, cases
 
 
 def _calibration_sets(opts, size: int) -> tuple[FrameSet, int, dict]:

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +17,15 @@ from edge import __version__
 from edge.convert.checkpoints.download import load_weights
 from edge.convert.graph import build_model
 from edge.convert.int8_step import build_int8, quantization_mode
+from edge.convert.output import check_output, publish, staged
 from edge.convert.report import build_report
 from edge.convert.settings import BY_NAME
 from edge.convert.spec import MIN_RESOLUTION, MobileNetSpec
 from edge.convert.weights import TF_NORMALISATION, Weights, random_weights
 from edge.errors import EdgeError
-from edge.fileio import write_bytes_atomic
+from edge.fileio import read_bounded, write_bytes_atomic
 from edge.labels import imagenet_labels
+from edge.machine import available_memory
 from edge.model import ModelInfo, read_model_info
 
 
@@ -92,6 +91,19 @@ def check_bounds(alpha: float | None, resolution: int | None, classes: int | Non
             raise EdgeError(f"{flag} {shown} is out of bounds ({allowed}){cost}")
 
 
+def check_memory(spec: MobileNetSpec, available: int | None = None) -> None:
+    """Refuse, before building anything, a network whose conversion would not fit in this
+    machine's available memory: about 16 bytes a parameter (fp32 weights in numpy, in the
+    graph, in two sessions) and 16 a byte of int8 peak activations (float, in and out, in the
+    fp32 and int8 sessions)."""
+    available = available if available is not None else available_memory()
+    need = 16 * spec.params + 16 * spec.footprint_int8()["peak_activation_bytes"]
+    if available is not None and need > available:
+        raise EdgeError(f"MobileNetV1 {spec.alpha:g}-{spec.resolution} needs about "
+                        f"{_size(need)} of memory to convert; this machine has {_size(available)} "
+                        "available: choose a smaller --alpha or --resolution")
+
+
 def _size(n: int) -> str:
     return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.0f} MiB"
 
@@ -109,13 +121,7 @@ def _validate(opts: ConvertOptions) -> None:
         if opts.calibration is None and opts.weights is None:
             raise EdgeError(MCU_NEEDS_INT8)
         Target.create(opts.mcu_target, opts.mcu_sram, opts.mcu_flash)
-    out = Path(opts.output)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=out):
-            pass
-    except OSError as exc:
-        raise EdgeError(f"{out}: output folder is not writable ({exc.strerror})") from exc
+    check_output(Path(opts.output))
 
 
 def resolve_spec(weights: Weights | None, opts: ConvertOptions) -> MobileNetSpec:
@@ -143,9 +149,10 @@ def read_labels(path: Path | None, classes: int, background: bool) -> list[str] 
     if path is None:
         return None
     try:
-        labels = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_bounded(path, "labels", "--labels").decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise EdgeError(f"{path}: cannot read labels ({exc})") from exc
+    labels = [line.strip() for line in text.splitlines() if line.strip()]
     if len(labels) == classes + 1 and not background and labels[0].lower() == "background":
         labels = labels[1:]
     if len(labels) != classes:
@@ -159,6 +166,7 @@ def convert(opts: ConvertOptions, log=print) -> dict:
     t0 = time.perf_counter()
     weights = load_weights(opts.weights, opts.sha256) if opts.weights else None
     spec = resolve_spec(weights, opts)
+    check_memory(spec)
     if weights is None:
         weights = random_weights(spec, opts.seed)
     mode = quantization_mode(opts, weights)  # a --quantization the weights contradict fails
@@ -181,8 +189,7 @@ def convert(opts: ConvertOptions, log=print) -> dict:
     timings = {"build_s": time.perf_counter() - t0}
 
     out = Path(opts.output)
-    staging = Path(tempfile.mkdtemp(prefix=".edge-convert-", dir=out))
-    try:
+    with staged(out) as staging:
         fp32_path = staging / f"{info.name}.onnx"
         onnx.save(fp32, fp32_path)
         int8 = build_int8(opts, mode, spec, info, weights, fp32, fp32_path, staging, timings)
@@ -210,21 +217,14 @@ def convert(opts: ConvertOptions, log=print) -> dict:
         timings["total_s"] = time.perf_counter() - t0
         report = build_report(spec, info, fp32_path, int8_path, calibration, verification,
                               opts, timings, int8.quantization, mcu, tflite)
-        for path in (fp32_path, int8_path, *outputs):
-            if path is not None:
-                _replace(path, out / path.name, staging)
         for entry in (*report["files"].values(), *(
                 (mcu["tflite"], mcu["bundle"]) if mcu else ()), *((tflite,) if tflite else ())):
             entry["path"] = str(out / Path(entry["path"]).name)
-        write_bytes_atomic(out / "report.json", (json.dumps(report, indent=2) + "\n").encode())
+        write_bytes_atomic(staging / "report.json",
+                           (json.dumps(report, indent=2) + "\n").encode())
+        names = [p.name for p in (fp32_path, int8_path, *outputs) if p is not None]
+        removed = publish(staging, out, [*names, "report.json"])
+        if removed:
+            log(f"note: removed the previous conversion's {', '.join(removed)} from {out} "
+                "(one network per folder)")
         return report
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _replace(src: Path, dst: Path, staging: Path) -> None:
-    """Move ``src`` onto ``dst``; a folder already there goes into ``staging`` first (a rename
-    cannot replace a non-empty folder) and is removed with it."""
-    if dst.is_dir() and not dst.is_symlink():
-        os.replace(dst, staging / f".old-{dst.name}")
-    os.replace(src, dst)

@@ -191,10 +191,15 @@ def _verification_lines(ver: dict | None) -> list[str]:
     for name, r in (ver or {}).get("runtimes", {}).items():
         extra = ""
         if name == "litert":
-            extra = (", every op on XNNPACK" if ver.get("litert_all_ops_delegated")
-                     else ", NOT every op on XNNPACK")
+            extra = " (reference kernels)"
         elif name == "tflm":
             extra = f", arena {ver['tflm_arena_bytes']:,} bytes"
         lines.append(f"  {name:<9} {r['top1_agree']}/{r['cases']} top-1 as ONNX int8, logits "
                      f"within {r['max_steps']} steps{extra}")
+    if (fast := (ver or {}).get("litert_xnnpack")) is not None:
+        delegated = "every op on XNNPACK" if ver.get("litert_all_ops_delegated") else \
+            "NOT every op on XNNPACK"
+        lines.append(f"  xnnpack   {fast['top1_agree']}/{fast['cases']} top-1, within "
+                     f"{fast['max_steps']} steps on this CPU ({delegated}; its kernels differ "
+                     "between CPUs: reported, not judged)")
     return lines

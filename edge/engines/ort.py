@@ -41,13 +41,18 @@ class OrtEngine:
       the onnxruntime version and the CPU, so the next start skips optimisation.
     - ``profile_prefix``: onnxruntime's profiler on, its JSON trace written with this path
       prefix (``session.end_profiling()`` returns the file).
+    - ``exact``: no graph optimisation, so a QDQ int8 model runs as the ONNX standard defines
+      it (dequantize, float operator, quantize) instead of in this CPU's fused integer kernels
+      (which saturate u8 x s8 products on x86 without VNNI and differ from ARM's): the same
+      answers on every CPU, for verification and calibration, never for speed.
     """
 
     kind = "onnxruntime"
 
     def __init__(self, path: Path, threads: int | None = None, spin: bool = True,
                  cache_dir: Path | None = None, info: ModelInfo | None = None,
-                 warmup: bool = True, profile_prefix: str | None = None) -> None:
+                 warmup: bool = True, profile_prefix: str | None = None,
+                 exact: bool = False) -> None:
         import onnxruntime as ort
 
         self.path = Path(path)
@@ -60,7 +65,10 @@ class OrtEngine:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         opts.log_severity_level = 3
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL if exact \
+            else ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if exact:
+            cache_dir = None  # the cache holds optimised graphs
         if profile_prefix is not None:
             opts.enable_profiling = True
             opts.profile_file_prefix = profile_prefix

@@ -22,8 +22,8 @@ import numpy as np
 
 from edge.engines import cpu_key, open_engine
 from edge.engines.litert import litert_available
-from edge.errors import ModelError
-from edge.fileio import sha256_file, write_bytes_atomic
+from edge.errors import EdgeError, ModelError
+from edge.fileio import read_bounded, sha256_file, write_bytes_atomic
 from edge.model import ModelInfo, read_model_info
 
 PREFERENCES = ("faithful", "fastest")
@@ -34,19 +34,23 @@ def builds_in(folder: Path) -> dict[str, tuple[Path, ModelInfo]]:
     """{"fp32" | "int8" | "int8-litert": (path, info)} of the edge models in ``folder``; one
     network only."""
     found: dict[str, tuple[Path, ModelInfo]] = {}
-    networks = set()
+    networks: dict[tuple, list[str]] = {}
     for path in sorted([*Path(folder).glob("*.onnx"), *Path(folder).glob("*.tflite")]):
         try:
             info = read_model_info(path)
         except ModelError:
             continue
-        networks.add((info.alpha, info.resolution, info.classes, info.weights.get("sha256")))
+        key = (info.alpha, info.resolution, info.classes, info.weights.get("sha256"))
+        networks.setdefault(key, []).append(path.name)
         name = LITERT if path.suffix == ".tflite" else info.precision
         found.setdefault(name, (path, info))
     if not found:
         raise ModelError(f"{folder}: no edge models in this folder")
     if len(networks) > 1:
-        raise ModelError(f"{folder}: holds more than one network; name the model file")
+        listed = "; ".join(f"{alpha:g}-{res} ({', '.join(names)})"
+                           for (alpha, res, _, _), names in networks.items())
+        raise ModelError(f"{folder}: holds {len(networks)} networks: {listed}; name the model "
+                         "file (--model FOLDER/FILE), or keep one network per folder")
     return found
 
 
@@ -123,11 +127,11 @@ def _measure(builds: dict[str, tuple[Path, ModelInfo]], threads: int | None,
 def _agreement(folder: Path) -> str:
     """"; int8 and fp32 agreed on top-1 for N/M held-out frames" from the folder's report."""
     try:
-        report = json.loads((Path(folder) / "report.json").read_text())
+        report = json.loads(read_bounded(Path(folder) / "report.json", "report", ""))
         result = report["verification"]["result"]
         return (f"; int8 and fp32 agreed on top-1 for {result['top1_agree']}/{result['cases']} "
                 "verification frames")
-    except (OSError, ValueError, KeyError, TypeError):
+    except (EdgeError, ValueError, KeyError, TypeError):
         return ""
 
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from edge.errors import EdgeError
+from edge.fileio import read_bounded
 from edge.run.settings import BY_NAME, DEFAULT_CONFIG, SETTINGS, SOURCES
 from edge.settings import given_on_command_line
 
@@ -43,12 +44,14 @@ def _line_of(text: str, key: str) -> int | None:
 def load(path: Path) -> dict:
     """Validated settings from a TOML file, keyed by setting name."""
     path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found")
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_bounded(path, "config", "").decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc})") from exc
+    except EdgeError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -238,7 +238,14 @@ class Pipeline:
                     self.end_reason = "duration reached"
                     break
                 if interval:
-                    delay = next_due - time.monotonic()
+                    now = time.monotonic()
+                    delay = next_due - now
+                    if opts.duration is not None and delay > 0:
+                        left = opts.duration - (now - self.figures.started)
+                        if left < delay:  # the run ends before the next frame is due
+                            if self.stop_event.wait(max(left, 0.0)):
+                                break
+                            continue
                     if delay > 0 and self.stop_event.wait(delay):
                         break
                     next_due = max(next_due + interval, time.monotonic() - interval)
@@ -364,7 +371,8 @@ class Pipeline:
             engine=getattr(self.engine, "kind", None),
             trained=self.info.trained if self.info else None, counters=counters,
             latest=self.latest.to_dict() if self.latest else None,
-            sinks={s.name: f for s in self.sinks if (f := s.figures()) is not None},
+            sinks={s.name: f for s in [*self.sinks, *self.frame_sinks]
+                   if (f := s.figures()) is not None},
             rss_mb=round(rss_mb() or 0.0, 1), rss_peak_mb=round(rss_peak_mb(), 1),
             thermal=thermal, energy=energy)
 

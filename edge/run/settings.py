@@ -38,7 +38,7 @@ SETTINGS: tuple[Setting, ...] = (
            "to the model's size"),
     S("top_k", int, 5, metavar="K", minimum=1, maximum=1000, help="results kept per frame"),
     threads_setting(help="inference threads (default: physical cores)"),
-    S("fps_cap", float, metavar="N", minimum=0, above=True, maximum=1000,
+    S("fps_cap", float, metavar="N", minimum=0.001, maximum=1000,
       help="run inference at most N times a second (saves power; worker threads stop "
            "spin-waiting)"),
     S("max_frames", int, metavar="N", minimum=1, help="stop after N processed frames"),

@@ -111,6 +111,10 @@ class FrameSink:
     def close(self) -> None:
         """Called once, after the capture thread has finished."""
 
+    def figures(self) -> dict | None:
+        """The sink's own counters for /stats, /metrics and the summary (None: nothing)."""
+        return None
+
 
 def guarded_thread(sink: Sink | FrameSink, target: Callable[[], None],
                    name: str) -> threading.Thread:

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from edge.errors import EdgeError
+from edge.fileio import read_bounded
 from edge.redact import redact
 from edge.sinks.ha import Topics
 
@@ -51,11 +52,11 @@ def parse_broker(url: str, password_file: Path | None = None,
     tls = parts.scheme == "mqtts"
     password = unquote(parts.password) if parts.password is not None else None
     if password_file is not None:
+        data = read_bounded(password_file, "secret", "--mqtt-password-file")
         try:
-            password = Path(password_file).read_text(encoding="utf-8").rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise EdgeError(f"--mqtt-password-file {password_file}: cannot read it "
-                            f"({getattr(exc, 'strerror', None) or exc})") from None
+            password = data.decode("utf-8").split("\n", 1)[0].rstrip("\r")
+        except UnicodeDecodeError:
+            raise EdgeError(f"--mqtt-password-file {password_file}: not UTF-8 text") from None
     elif environ.get(PASSWORD_ENV):
         password = environ[PASSWORD_ENV]
     username = unquote(parts.username) if parts.username else None

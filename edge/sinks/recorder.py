@@ -1,6 +1,10 @@
-"""Recorder: every captured frame as a JPEG plus ``manifest.jsonl`` (file, seq, t_ns) that
-replay reads back with the original timing. Encoding and writing run on the recorder's own
-thread; if the disk cannot keep up, frames are dropped and counted, capture never waits."""
+"""Recorder: captured frames as JPEGs plus ``manifest.jsonl`` (file, seq, t_ns) that replay
+reads back with the original timing. Encoding and writing run on the recorder's own thread.
+
+It keeps every frame as long as it encodes and writes them as fast as they arrive (a camera at
+30 FPS on a Pi's SD card, a replay paced by --realtime); beyond that it samples: a frame that
+arrives while ``queue_size`` are waiting is not recorded, and counted (``dropped`` in /stats,
+/metrics and the summary). Capture never waits for the disk."""
 
 from __future__ import annotations
 
@@ -59,6 +63,9 @@ class Recorder(FrameSink):
         self._synced = time.monotonic()
         self._thread = guarded_thread(self, self._work, "recorder")
         self._thread.start()
+
+    def figures(self) -> dict:
+        return {"folder": str(self.folder), "written": self.written, "dropped": self.dropped}
 
     def offer(self, frame: Frame) -> None:
         if self.error is not None:

@@ -46,6 +46,16 @@ class TerminalSink(Sink):
         self._view = view
 
     def handle(self, result: Result) -> None:
+        if self.error is not None:
+            return
+        try:
+            self._write(result)
+        except BrokenPipeError:  # `edge-run -v | head -1`: nobody reads; stop the run
+            self.error = "output closed by its reader"
+            if self._view is not None:
+                self._view.stop()
+
+    def _write(self, result: Result) -> None:
         if self.every:
             self.stream.write(result_line(result) + "\n")
             self.stream.flush()
@@ -63,7 +73,7 @@ class TerminalSink(Sink):
         self.stream.flush()
 
     def close(self) -> None:
-        if self.tty and self._width:
+        if self.tty and self._width and self.error is None:
             self.stream.write("\n")
             self.stream.flush()
 
@@ -94,6 +104,10 @@ def format_summary(summary: RunStats) -> str:
     if summary.cpu_ms_per_frame is not None:
         lines.append(f"cpu               {summary.cpu_ms_per_frame:.2f} CPU-ms per frame, "
                      f"{summary.rss_mb:.0f} MB resident")
+    if (recorder := summary.sinks.get("recorder")) is not None:
+        lines.append(f"recorded          {recorder['written']} frames in {recorder['folder']}"
+                     + (f", {recorder['dropped']} not recorded (the disk or the encoder could "
+                        "not keep up)" if recorder["dropped"] else ""))
     lines += _system_lines(summary)
     if summary.skipped_names:
         lines.append("skipped           " + ", ".join(summary.skipped_names[:10]))

@@ -15,10 +15,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.errors import SourceError
+from edge.errors import EdgeError, SourceError
 from edge.frame import Frame
-from edge.redact import redact
+from edge.redact import redact_url
 from edge.sources.base import Source
+from edge.sources.images import display_name
 
 OPEN_TIMEOUT_MS = 5000
 READ_TIMEOUT_MS = 5000
@@ -47,7 +48,14 @@ class OpenCVSource(Source):
                  fps: float | None = None, fourcc: str | None = "MJPG") -> None:
         super().__init__()
         self.spec = str(spec)
-        self.shown = redact(self.spec)  # what logs, /stats, results and MQTT may carry
+        try:
+            self.spec.encode("utf-8")
+        except UnicodeEncodeError:  # OpenCV crashes (SIGSEGV) on such a name
+            raise EdgeError(f"{display_name(self.spec)}: the name is not valid UTF-8 and OpenCV "
+                            "cannot open it; rename the file (or link it under a UTF-8 "
+                            "name)") from None
+        # what logs, /stats, results and MQTT may carry
+        self.shown = redact_url(self.spec) if _is_url(self.spec) else self.spec
         self.width, self.height, self.fps, self.fourcc = width, height, fps, fourcc
         self._cap: cv2.VideoCapture | None = None
         self._seq = 0

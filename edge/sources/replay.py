@@ -11,12 +11,11 @@ import json
 import time
 from pathlib import Path
 
-import cv2
-
 from edge.errors import SourceError
+from edge.fileio import LIMITS
 from edge.frame import Frame
 from edge.sources.base import Source
-from edge.sources.imagesize import too_large
+from edge.sources.images import display_name, read_image
 from edge.sources.opencv import OpenCVSource
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -44,6 +43,9 @@ class ImageFolderSource(Source):
         manifest = self.folder / MANIFEST
         self._next = self._seq = 0
         if manifest.is_file():
+            if (size := manifest.stat().st_size) > LIMITS["manifest"]:
+                raise SourceError(f"{manifest}: {size / 2**20:,.0f} MB, more than a recording's "
+                                  f"manifest may hold ({LIMITS['manifest'] / 2**20:,.0f} MB)")
             self.recorded = True
             self.entries = list(_read_manifest(manifest))
             if not self.entries:
@@ -64,22 +66,19 @@ class ImageFolderSource(Source):
         while self._next < len(self.entries):
             name, t_source = self.entries[self._next]
             self._next += 1
-            path = self.folder / name
-            if (why := too_large(path)) is not None:
-                self.skip(f"{name} ({why})")
+            image, why = read_image(self.folder / name)
+            if image is None:
+                self.skip(f"{display_name(name)} ({why})")
                 continue
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None or image.size == 0:
-                self.skip(name)
-                continue
-            frame = Frame(image, "BGR", self._seq, time.monotonic_ns(), t_source, name)
+            frame = Frame(image, "BGR", self._seq, time.monotonic_ns(), t_source,
+                          display_name(name))
             self._seq += 1
             return frame
         return None
 
     def describe(self) -> str:
         what = "recorded frames" if self.recorded else "images"
-        return f"{len(self.entries)} {what} in {self.folder}"
+        return f"{len(self.entries)} {what} in {display_name(str(self.folder))}"
 
 
 def _read_manifest(path: Path):

@@ -66,6 +66,12 @@ class PipelineCollector:
                                 value=s.rss_mb * 2**20)
         yield from _system(s)
         yield from _mqtt(s.sinks.get("mqtt"))
+        if (recorder := s.sinks.get("recorder")) is not None:
+            frames = CounterMetricFamily("edge_recorder_frames", "Captured frames the recorder "
+                                         "wrote, and those it could not keep", labels=["kind"])
+            for kind in ("written", "dropped"):
+                frames.add_metric([kind], recorder[kind])
+            yield frames
         yield from _web(s.sinks)
 
 

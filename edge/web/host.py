@@ -13,8 +13,10 @@ import os
 import resource
 import socket
 import ssl
+from pathlib import Path
 
 from edge.errors import EdgeError
+from edge.fileio import read_bounded
 
 _MALLOC_TRIM = None
 
@@ -51,6 +53,9 @@ def tls_context(cert, key, flag: str = "--http-cert") -> ssl.SSLContext:
     """A server context (TLS 1.2 or later) from PEM files; EdgeError when they do not load."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    for what, path in ((flag, cert), ("--http-key", key)):
+        if Path(path).exists():
+            read_bounded(path, "pem", what)  # not a device or a runaway file
     try:
         ctx.load_cert_chain(str(cert), str(key), password=lambda: b"")
     except FileNotFoundError as exc:

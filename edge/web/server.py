@@ -29,11 +29,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from edge.errors import EdgeError
-from edge.web.auth import Credentials
+from edge.web.auth import Backoff, Credentials, authorize, foreign_host
 from edge.web.host import (
     first_byte,
-    host_name,
-    is_ip,
     local_names,
     release_free_memory,
     until_eof,
@@ -86,6 +84,7 @@ class WebServer:
         self.routes, self.limits, self.tls, self.name = routes, limits, tls, name
         self.credentials = credentials if credentials is not None and credentials.any else None
         self.bearer_paths = bearer_paths
+        self._backoff = Backoff()
         self._names = local_names()
         try:
             family, _, _, _, address = socket.getaddrinfo(
@@ -333,19 +332,11 @@ class WebServer:
 
     def _authorize(self, request: Request) -> Response | None:
         if self.credentials is None:
-            # no password: refuse names this machine does not go by (DNS rebinding: a web
-            # page elsewhere must not read a loopback-only camera through the browser)
-            host = host_name(request.headers.get("host", ""))
-            if host and host not in self._names and not is_ip(host):
-                return text(421, f"unexpected Host {host!r}: address this device by its IP "
-                                 "address or host name")
-            return None
-        bearer_ok = request.path in self.bearer_paths
-        if self.credentials.allows(request.headers.get("authorization"), bearer_ok):
-            return None
-        self.counts["unauthorized"] += 1
-        return text(401, "authentication required",
-                    **{"WWW-Authenticate": self.credentials.challenge(bearer_ok)})
+            return foreign_host(request, self._names)
+        refused = authorize(self.credentials, self._backoff, request,
+                            request.path in self.bearer_paths)
+        self.counts["unauthorized"] += refused is not None
+        return refused
 
     async def _stream(self, stream: Stream, head_only: bool, reader: asyncio.StreamReader,
                       writer: asyncio.StreamWriter) -> bool:

@@ -77,6 +77,8 @@ def make_request(*, sweep: bool, layers: bool, models: list[Path], configs: str 
         target = Path(model) if Path(model).is_file() else parse_configuration(str(model))
         if target is None:
             raise EdgeError(f"{model}: no such model file, nor a configuration like 1.0-224")
+        if isinstance(target, Configuration):  # built here: the published ones only
+            target = parse_configurations(str(model), "--layers")[0]
         if isinstance(target, Path) and target.suffix != ".onnx":
             raise EdgeError(f"{model}: --layers profiles ONNX models with onnxruntime's profiler "
                             "(LiteRT's Python interpreter has no per-op profiler)")

@@ -31,7 +31,7 @@ from edge.convert.checkpoints.tflite import load_tflite
 from edge.convert.checkpoints.timm import load_state_dict
 from edge.convert.weights import Weights
 from edge.errors import EdgeError
-from edge.fileio import sha256_file, write_bytes_atomic
+from edge.fileio import read_bounded, sha256_file, write_bytes_atomic
 
 _KERAS = "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet/"
 _TFLITE = "https://storage.googleapis.com/download.tensorflow.org/models/mobilenet_v1_2018_08_02/"
@@ -145,7 +145,7 @@ def load_weights(spec: str, sha256: str | None = None) -> Weights:
         raise EdgeError(f"{path}: cannot read ({exc.strerror})") from exc
     suffix = path.suffix.lower()
     if head[4:8] == b"TFL3" or suffix == ".tflite":
-        weights = load_tflite(path, path.read_bytes())
+        weights = load_tflite(path, read_bounded(path, "model", "--weights"))
     elif head.startswith(b"\x89HDF\r\n\x1a\n") or suffix in (".h5", ".hdf5"):
         weights = load_keras_h5(path)
     elif suffix in (".safetensors", ".pth", ".pt", ".bin"):

@@ -48,7 +48,7 @@ def quantize_ort(model: onnx.ModelProto, tensors: list[np.ndarray], method: str 
         extra["CalibPercentile"] = percentile
     # onnxruntime's histogram calibrators print progress to stdout; keep stdout for our output
     with tempfile.TemporaryDirectory(prefix="edge-quant-") as tmp, \
-            contextlib.redirect_stdout(io.StringIO()):
+            contextlib.redirect_stdout(io.StringIO()), _temporary_files_in(Path(tmp)):
         raw, src, dst = (Path(tmp) / f for f in ("raw.onnx", "fp32.onnx", "int8.onnx"))
         onnx.save(model, raw)
         # shape inference + graph cleanup, as onnxruntime recommends before quantizing
@@ -66,6 +66,18 @@ def quantize_ort(model: onnx.ModelProto, tensors: list[np.ndarray], method: str 
         quantized = onnx.load(str(dst))
     feed_pixels_directly(quantized)
     return quantized
+
+
+@contextlib.contextmanager
+def _temporary_files_in(folder: Path):
+    """onnxruntime's quantizer makes temporary folders of its own: inside ours, they go with it
+    whatever stops the conversion (a signal landing while one is being made included)."""
+    saved = tempfile.tempdir
+    tempfile.tempdir = str(folder)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved
 
 
 def feed_pixels_directly(model: onnx.ModelProto) -> bool:

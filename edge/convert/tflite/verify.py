@@ -32,14 +32,18 @@ def _reference(onnx_path: Path):
     return lambda tensor: session.run(None, {name: tensor})[0].reshape(-1)
 
 
-def _litert(tflite: bytes):
-    """LiteRT with its default XNNPACK delegate; (run, all ops delegated) or None."""
+def _litert(tflite: bytes, reference: bool):
+    """LiteRT's reference kernels (plain integer code: the same answers on every CPU), or its
+    default XNNPACK delegate (what the Pi runs; its kernels differ between CPUs): (run, all ops
+    delegated) or None without LiteRT."""
     try:
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
     except ImportError:
         return None
+    kernels = OpResolverType.BUILTIN_REF if reference else OpResolverType.AUTO
     with capture_fd2():  # LiteRT announces its XNNPACK delegate on fd 2
-        interp = Interpreter(model_content=tflite, num_threads=1)
+        interp = Interpreter(model_content=tflite, num_threads=1,
+                             experimental_op_resolver_type=kernels)
         interp.allocate_tensors()
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     # One DELEGATE node that reads the model input and writes its output holds every op of
@@ -87,17 +91,24 @@ def compare(runs: dict, reference, cases: list[tuple[str, np.ndarray]], input_dt
 def verify_tflite(tflite: bytes, onnx_path: Path, cases: list[tuple[str, np.ndarray]],
                   input_dtype: str, output: dict, runners: dict | None = None,
                   details: dict | None = None, unavailable: list[str] = ()) -> dict:
-    """Run the .tflite in LiteRT, and in any other ``runners`` (name -> run(int8 or uint8
-    input) -> integer logits; TFLM's for the MCU export), against the ONNX int8 model on
-    ``cases``; says which interpreters were not available."""
+    """Run the .tflite in LiteRT's reference kernels, and in any other ``runners`` (name ->
+    run(int8 or uint8 input) -> integer logits; TFLM's for the MCU export), against the ONNX
+    int8 model on ``cases``; these are the verdicts, the same on every CPU. LiteRT with XNNPACK
+    (what the Pi runs) is run too and reported apart (``litert_xnnpack``): its kernels differ
+    between CPUs, so it is not judged. Says which interpreters were not available."""
     runs: dict = dict(runners or {})
     result: dict = {"reference": "int8 ONNX, onnxruntime without graph optimisations",
                     "unavailable": list(unavailable), **(details or {})}
-    litert = _litert(tflite)
+    reference = _reference(onnx_path)
+    litert, xnnpack = _litert(tflite, reference=True), _litert(tflite, reference=False)
     if litert is not None:
-        runs["litert"], result["litert_all_ops_delegated"] = litert
+        runs["litert"] = litert[0]
+        fast = compare({"x": xnnpack[0]}, reference, cases, input_dtype, output["scale"],
+                       output["zero_point"])["x"]
+        result["litert_xnnpack"] = {k: fast[k] for k in ("cases", "top1_agree", "max_steps")}
+        result["litert_all_ops_delegated"] = xnnpack[1]
     else:
         result["unavailable"].append("litert (pip install ai-edge-litert)")
-    result["runtimes"] = compare(runs, _reference(onnx_path), cases, input_dtype,
-                                 output["scale"], output["zero_point"])
+    result["runtimes"] = compare(runs, reference, cases, input_dtype, output["scale"],
+                                 output["zero_point"])
     return result
