@@ -123,7 +123,7 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path):
                "-o", tmp_path / "out", "--json")
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
-    assert report["calibration"]["skipped"] == ["zz_broken.jpg"]
+    assert report["calibration"]["skipped"] == ["zz_broken.jpg (not an image OpenCV can decode)"]
     assert any("unreadable" in w for w in report["warnings"])
 
 
