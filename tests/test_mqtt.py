@@ -354,3 +354,28 @@ def test_broker_down_at_start_and_restarting_mid_run(tmp_path, model, scenes, re
     assert proc.returncode == 0
     assert retained(server.port, "edge/cam-b/availability") == {
         "edge/cam-b/availability": b"offline"}
+
+
+def test_the_demo_command_names_each_photo_in_home_assistant(model, tmp_path, request):
+    """The README demo with --mqtt (photos at their default hold, defaults otherwise): each
+    photo becomes the label Home Assistant shows, one event per photo, in replay order."""
+    need_mosquitto()
+    server = Mosquitto(tmp_path)
+    request.addfinalizer(server.stop)
+    server.start()
+    rec = Recorder(server.port, ["edge/+/event"])
+    request.addfinalizer(rec.close)
+    # photos held 1.5 s (the default 2 s, shortened to keep the test short), --mqtt-hold 1 s
+    proc = subprocess.run(
+        [str(BIN / "edge-run"), "--no-config", "--model", model, "--replay", str(PHOTOS),
+         "--realtime", "--hold", "1.5", "--mqtt", f"mqtt://127.0.0.1:{server.port}",
+         "--mqtt-node", "demo", "--max-frames", "5", "-q"],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    time.sleep(0.5)
+    events = [json.loads(p) for p, _, _ in rec.on("edge/demo/event")]
+    # each label settles 1 s after its photo came, while that photo is still shown (the
+    # worker publishes it: no frame follows within the hold); cat_720p.jpg (seq 2) is
+    # cat.jpg again, so no event; the last photo's may or may not settle before the run ends
+    assert [e["seq"] for e in events][:3] == [0, 1, 3] and len(events) <= 4, events
+    assert len({e["label"] for e in events}) == len(events)

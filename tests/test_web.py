@@ -28,7 +28,7 @@ def server(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("web")
     opts = ConvertOptions(output=out, weights=str(QUANT_025))
-    source = ["--replay", str(PHOTOS), "--realtime", "--loop"]
+    source = ["--replay", str(PHOTOS), "--realtime", "--loop", "--hold", "0.1"]
     model = convert(opts, log=lambda _: None)["files"]["fp32"]["path"]
     proc, notes = start_edge_run(*source, "--model", model, "--http", "127.0.0.1:0",
                                  "--duration", "120", wait_for=("web page on",))
@@ -68,7 +68,7 @@ def test_stats_json(server):
 def test_page_snapshot_and_404(server):
     status, ctype, body = get(server)
     assert status == 200 and ctype.startswith("text/html")
-    assert b'src="stream.mjpg"' in body and b"fetch(\"stats?recent\"" in body
+    assert b'fetch("snapshot.jpg?after="' in body and b'fetch("stats?recent"' in body
     wait_for_result(server)
     status, ctype, body = get(server + "snapshot.jpg")
     assert ctype == "image/jpeg"
@@ -124,32 +124,49 @@ def test_mjpeg_stream_delivers_successive_frames(server):
     assert all(d is not None for d in decoded)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="no chromium: apt-get install chromium")
-def test_page_in_headless_chromium(server, tmp_path):
-    wait_for_result(server)
+def chromium(url, tmp_path, *args, width=1200, height=800):
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update",
              "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
-             "--window-size=1200,800", "--virtual-time-budget=3000"]
+             f"--window-size={width},{height}", "--virtual-time-budget=3000"]
+    return subprocess.run([CHROMIUM, *flags, *args, url], capture_output=True, text=True,
+                          timeout=60, check=True).stdout
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium: apt-get install chromium")
+def test_page_in_headless_chromium(server, tmp_path):
+    wait_for_result(server)
     shot = tmp_path / "page.png"
-    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", server], capture_output=True,
-                   timeout=60, check=True)
+    chromium(server, tmp_path, f"--screenshot={shot}")
     image = cv2.imread(str(shot))
     assert image is not None and image.shape[:2] == (800, 1200)
-    # the stream area (left) shows a picture, not the empty dark page background
+    # the frame area (left) shows a picture, not the empty dark page background
     assert image[100:500, 20:500].std() > 20
-    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", server], capture_output=True,
-                         text=True, timeout=60, check=True).stdout
-    # the script filled the tables from /stats
+    dom = chromium(server, tmp_path, "--dump-dom")
+    # one frame: the image shown and the table beside it carry the same sequence number, and
+    # the table holds that frame's top-5 (from the snapshot's X-Edge-Result, not from /stats)
+    img_seq = re.search(r'<img id="frame"[^>]*data-seq="(\d+)"', dom)
+    table_seq = re.search(r'<table id="top" data-seq="(\d+)"', dom)
+    assert img_seq and table_seq and img_seq.group(1) == table_seq.group(1), dom[:2000]
+    assert re.search(r'<figcaption id="caption">#' + img_seq.group(1) + " ", dom)
     rows = re.findall(r"<td>([^<]+)</td><td class=\"num\">([\d.]+)%</td>", dom)
     assert len(rows) == 5, dom[:2000]
-    assert "inference FPS" in dom
+    assert "inference FPS" in dom and 'data-fits="true"' in dom
     from edge.labels import imagenet_labels
 
     assert all(label in imagenet_labels(1001) for label, _ in rows)
     keep = os.environ.get("EDGE_TEST_ARTIFACTS")
     if keep:  # to look at the screenshot: EDGE_TEST_ARTIFACTS=DIR pytest tests/test_web.py
         shutil.copy(shot, Path(keep) / "web_page.png")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium: apt-get install chromium")
+def test_page_fits_a_phone(server, tmp_path):
+    """At 390 px wide (a phone) nothing runs off the side: the page says whether it scrolls
+    sideways (body data-fits), measured by the browser itself."""
+    wait_for_result(server)
+    dom = chromium(server, tmp_path, "--dump-dom", width=390, height=844)
+    assert 'data-fits="true"' in dom and "inference FPS" in dom, dom[:2000]
 
 
 def test_capture_only_streams_the_camera(tmp_path):
@@ -168,14 +185,11 @@ def test_capture_only_streams_the_camera(tmp_path):
             assert b"Content-Type: image/jpeg" in response.read(200_000)
         if CHROMIUM is None:  # the stream and the snapshot were checked; the page needs it
             pytest.skip("no chromium for the page: apt-get install chromium")
-        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", f"--user-data-dir={tmp_path / 'p'}",
-                 "--virtual-time-budget=3000"]
-        dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", url], capture_output=True,
-                             text=True, timeout=60, check=True).stdout
+        dom = chromium(url, tmp_path, "--dump-dom")
         assert "capture only on synthetic 640x480" in dom and "frames per second" in dom
-        state = re.search(r'<span id="state">([^<]*)</span>', dom).group(1)
-        assert state.endswith("FPS") and "<td>inference p50" not in dom
+        fps = re.search(r'<span id="fps">([^<]*)</span>', dom).group(1)
+        assert fps.endswith("FPS") and "<td>inference p50" not in dom
+        assert re.search(r'<img id="frame"[^>]*data-seq="\d+"', dom), dom[:2000]
     finally:
         proc.terminate()
         proc.wait(timeout=15)

@@ -46,7 +46,8 @@ def test_flood_under_a_low_file_limit(converted_025, tmp_path):
     model = converted_025["files"]["fp32"]["path"]
     recording = tmp_path / "recording"
     proc, notes = start_edge_run(
-        "--replay", PHOTOS, "--realtime", "--loop", "--model", model, "--record", recording,
+        "--replay", PHOTOS, "--realtime", "--hold", "0.033", "--loop", "--model", model,
+        "--record", recording,
         "--http", "127.0.0.1:0", "--http-timeout", "2", wait_for=("web page on",),
         preexec_fn=low_file_limit)
     url = notes["web page on"]

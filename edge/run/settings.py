@@ -45,6 +45,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("duration", float, metavar="S", minimum=0, above=True, help="stop after S seconds"),
     S("realtime", bool, False, help="replay at the recorded pace instead of as fast as possible"),
     S("loop", bool, False, help="replay from the start when it ends"),
+    S("hold", float, 2.0, metavar="S", minimum=0.01, maximum=3600,
+      help="with --realtime, show each photo of a folder for S seconds, one frame each "
+           "(default 2; a recording or a video keeps its own times)"),
     S("width", int, minimum=16, maximum=16384, help="camera frame width to request"),
     S("height", int, minimum=16, maximum=16384, help="camera frame height to request"),
     S("camera_fps", float, metavar="N", minimum=0, above=True, maximum=1000,

@@ -33,7 +33,8 @@ def build_source(args: argparse.Namespace, model_size: int) -> Source:
     if args.replay is not None:
         from edge.sources.replay import open_replay
 
-        return open_replay(args.replay, realtime=args.realtime, loop=args.loop)
+        return open_replay(args.replay, realtime=args.realtime, loop=args.loop,
+                           hold_s=args.hold)
     from edge.sources.synthetic import SyntheticSource
 
     return SyntheticSource(args.width or 640, args.height or 480, args.camera_fps)

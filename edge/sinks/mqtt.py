@@ -37,27 +37,38 @@ QUEUE_LIMIT = 64  # QoS 1 messages paho may hold while a connection breaks
 
 
 class LabelTracker:
-    """Hysteresis for the top-1 label: a new label becomes current only after it has led
-    every result for ``hold_s`` seconds, so a score flickering between two labels is
-    silent."""
+    """Hysteresis for the top-1 label: a new label becomes current once it has led every
+    result for ``hold_s`` seconds, so a score flickering between two labels is silent. It is
+    checked at each result and, between results (a slow camera, a slideshow of stills: the
+    label stands until the next frame), when the hold ends (:meth:`due`)."""
 
     def __init__(self, hold_s: float) -> None:
         self.hold_s = hold_s
         self.current: str | None = None
+        self.result: Result | None = None  # the newest result of the pending label
         self._candidate: str | None = None
         self._since = 0.0
 
-    def update(self, label: str, now: float) -> bool:
+    def update(self, label: str, now: float, result: Result | None = None) -> bool:
         """True when ``label`` just became the current label."""
         if label == self.current:
             self._candidate = None
             return False
         if label != self._candidate:
             self._candidate, self._since = label, now
-        if now - self._since >= self.hold_s:
-            self.current, self._candidate = label, None
+        self.result = result
+        return self.due(now)
+
+    def due(self, now: float) -> bool:
+        """True when the pending label has now led for ``hold_s`` and becomes current."""
+        if self._candidate is not None and now - self._since >= self.hold_s:
+            self.current, self._candidate = self._candidate, None
             return True
         return False
+
+    def deadline(self) -> float | None:
+        """When the pending label becomes current if nothing else arrives (monotonic s)."""
+        return None if self._candidate is None else self._since + self.hold_s
 
 
 def _paho():
@@ -285,16 +296,14 @@ class MqttSink(Sink):
         if self._results == 1:  # the first figures worth sending
             self._stats_now = True
             self._wake.set()
-        if result.top and self._tracker.update(result.top[0][1], now):
-            index, label, score = result.top[0]
-            self._event = json.dumps({"label": label, "index": index, "score": round(score, 4),
-                                      "seq": result.seq, "timestamp": round(time.time(), 3),
-                                      **({} if result.trained else {"untrained": True})}
-                                     ).encode()
-            self._publish(self.topics.event, self._event, qos=1, retain=True)
-            if self.options.snapshot and result.frame is not None:
-                self._snapshot_frame = result.frame
-                self._wake.set()
+        if result.top:
+            with self._lock:
+                fired = self._tracker.update(result.top[0][1], now, result)
+                pending = self._tracker.deadline() is not None
+            if fired:
+                self._publish_event(result)
+            elif pending:
+                self._wake.set()  # the worker publishes it when the hold ends
         if now >= self._next_state:  # keep the cadence, but never catch up in a burst
             interval = 1.0 / self.options.rate
             late = now - self._next_state >= interval
@@ -303,14 +312,34 @@ class MqttSink(Sink):
                      "fps": round(self._view.fps(), 2)}
             self._publish(self.topics.state, json.dumps(state).encode(), droppable=True)
 
+    def _publish_event(self, result: Result) -> None:
+        """The top-1 label changed: the event (retained) and, when asked, its snapshot."""
+        index, label, score = result.top[0]
+        self._event = json.dumps({"label": label, "index": index, "score": round(score, 4),
+                                  "seq": result.seq, "timestamp": round(time.time(), 3),
+                                  **({} if result.trained else {"untrained": True})}
+                                 ).encode()
+        self._publish(self.topics.event, self._event, qos=1, retain=True)
+        if self.options.snapshot and result.frame is not None:
+            self._snapshot_frame = result.frame
+            self._wake.set()
+
     def _work(self) -> None:
         """Stats on their interval and snapshots when asked, off the reporting thread."""
         due = time.monotonic() + self.options.stats_interval
         while not self._stop.is_set():
-            self._wake.wait(max(due - time.monotonic(), 0.0))
+            with self._lock:
+                label_due = self._tracker.deadline()
+            wake_at = due if label_due is None else min(due, label_due)
+            self._wake.wait(max(wake_at - time.monotonic(), 0.0))
             self._wake.clear()
             if self._stop.is_set():
                 return
+            with self._lock:
+                fired = self._tracker.due(time.monotonic())
+                result = self._tracker.result
+            if fired and result is not None:
+                self._publish_event(result)
             frame, self._snapshot_frame = self._snapshot_frame, None
             if frame is not None:
                 jpeg = frame.jpeg(80)

@@ -1,4 +1,5 @@
-"""Draw the top-k labels, scores and FPS onto a copy of a frame (window and web stream)."""
+"""Draw the top-1 label and score (and the FPS, for the window) onto a copy of a frame (window
+and web stream)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,24 @@ class Canvas:
         self._flat = np.empty(0, np.uint8)
 
 
-def draw(result: Result, fps: float, max_width: int = 960,
+def _fit(text: str, width: int, font: int, scale: float, thick: int) -> tuple[str, float]:
+    """``text`` shrunk to fit ``width`` pixels (down to half size), then cut with an ellipsis
+    only if it still does not."""
+    for s in (scale, scale * 0.85, scale * 0.7, scale * 0.5):
+        if cv2.getTextSize(text, font, s, thick)[0][0] <= width:
+            return text, s
+    while len(text) > 4 and cv2.getTextSize(text + "...", font, s, thick)[0][0] > width:
+        text = text[:-1]
+    return text + "...", s
+
+
+def draw(result: Result, fps: float | None = None, max_width: int = 960,
          canvas: Canvas | None = None) -> np.ndarray:
-    """A BGR image of the result's frame, scaled to at most ``max_width``, with the overlay
-    (drawn into ``canvas`` when given: valid until its next use)."""
+    """A BGR image of the result's frame, scaled to at most ``max_width``, with the top-1
+    label and its score in a translucent band along the bottom (the whole label, shrunk to
+    fit, never an opaque box over the picture), and ``fps`` when given (the window has no
+    other place for it; the web page shows it beside the image). Drawn into ``canvas`` when
+    given (valid until its next use)."""
     frame = result.frame
     image = frame.image if frame is not None else np.zeros((240, 320, 3), np.uint8)
     h, w = image.shape[:2]
@@ -45,16 +60,26 @@ def draw(result: Result, fps: float, max_width: int = 960,
         image = image.copy()
     if frame is not None and frame.order == "RGB":
         image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR, dst=image)
-    lines = [f"{p * 100:5.1f}%  {label[:40]}" for _, label, p in result.top]
-    lines.append(f"{fps:5.1f} FPS  {result.latency_ms.get('inference', 0):.1f} ms")
+    lines = []
     if not result.trained:
-        lines.insert(0, "UNTRAINED MODEL (random weights)")
-    font, size, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1
-    line_h = 20
-    box_w = max(cv2.getTextSize(t, font, size, thick)[0][0] for t in lines) + 16
-    cv2.rectangle(image, (0, 0), (min(box_w, image.shape[1]), line_h * len(lines) + 10),
-                  (0, 0, 0), -1)
-    for i, text in enumerate(lines):
-        colour = (0, 0, 255) if text.startswith("UNTRAINED") else (255, 255, 255)
-        cv2.putText(image, text, (8, 20 + i * line_h), font, size, colour, thick, cv2.LINE_AA)
+        lines.append(("UNTRAINED MODEL (random weights)", (80, 80, 255)))
+    if result.top:
+        _, label, p = result.top[0]
+        lines.append((f"{label}  {p * 100:.0f}%", (255, 255, 255)))
+    if fps is not None:
+        lines.append((f"{fps:.1f} FPS  {result.latency_ms.get('inference', 0):.1f} ms",
+                      (200, 200, 200)))
+    if not lines:
+        return image
+    font, thick = cv2.FONT_HERSHEY_SIMPLEX, 1
+    base = max(0.5, min(1.0, size[0] / 640))  # text grows with the picture, within reason
+    fitted = [(*_fit(text, size[0] - 16, font, base, thick), colour) for text, colour in lines]
+    heights = [int(28 * s) + 6 for _, s, _ in fitted]
+    top = max(size[1] - sum(heights) - 8, 0)
+    band = image[top:, :]
+    band[:] = (band * 0.45).astype(np.uint8)  # darkened, the picture still shows through
+    y = top + 4
+    for (text, s, colour), line_h in zip(fitted, heights, strict=True):
+        y += line_h
+        cv2.putText(image, text, (8, y - 6), font, s, colour, thick, cv2.LINE_AA)
     return image

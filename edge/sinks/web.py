@@ -1,6 +1,7 @@
 """The web page's sink (``--http``): keeps the newest result and, only while somebody watches,
 draws its overlay and encodes it as JPEG once per new frame on its own thread, for
-:class:`edge.web.live.LivePage` to serve. handle() only stores the result."""
+:class:`edge.web.live.LivePage` to serve with the result it shows. handle() only stores the
+result."""
 
 from __future__ import annotations
 
@@ -69,7 +70,7 @@ class HttpSink(Sink):
         with self._cond:
             self.closed = True
             self._cond.notify_all()
-        self.page.publish(-1, None)
+        self.page.publish(-1, None, None)
         self.server.stop()
         if self._encoder.is_alive():
             self._encoder.join(timeout=5)
@@ -95,7 +96,7 @@ class HttpSink(Sink):
         done, canvas = -1, Canvas()
         # OpenCV sets up megabytes of font state in each thread on its first putText: pay
         # that at start, so the memory the service settles at stays put when viewers come
-        draw(Result(-1, "", 0, [], {}), 0.0)
+        draw(Result(-1, "", 0, [(0, "warm-up", 1.0)], {}))
 
         def due() -> bool:
             return self.closed or (self._wanted > 0 and self._result is not None
@@ -111,10 +112,9 @@ class HttpSink(Sink):
                 result = self._result
             done = result.seq
             if (jpeg := self._encode(result, canvas)) is not None:
-                self.page.publish(result.seq, jpeg)
+                self.page.publish(result.seq, jpeg, result.to_dict())
 
     def _encode(self, result: Result, canvas: Canvas) -> bytes | None:
-        fps = self._view.fps() if self._view else 0.0
-        ok, data = cv2.imencode(".jpg", draw(result, fps, canvas=canvas),
+        ok, data = cv2.imencode(".jpg", draw(result, canvas=canvas),
                                 [cv2.IMWRITE_JPEG_QUALITY, 80])
         return data.tobytes() if ok else None

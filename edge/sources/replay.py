@@ -20,18 +20,21 @@ from edge.sources.opencv import OpenCVSource
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 MANIFEST = "manifest.jsonl"
-NOMINAL_FPS = 30.0  # the pace of a plain image folder under --realtime
+HOLD_S = 2.0  # how long each photo of a plain image folder is shown under --realtime
 
 
 class ImageFolderSource(Source):
     """Images in sorted name order, or in a recorder manifest's order with its timestamps.
-    Unreadable or missing files are skipped and counted, never fatal."""
+    Unreadable or missing files are skipped and counted, never fatal. A plain folder of photos
+    is stills, not video: paced (``--realtime``), each is shown for ``hold_s`` seconds, one
+    frame each, so every photo is inferred once and stays on the page long enough to read."""
 
     kind = "images"
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, hold_s: float = HOLD_S) -> None:
         super().__init__()
         self.folder = Path(folder)
+        self.step_ns = max(int(hold_s * 1e9), 1)
         self.entries: list[tuple[str, int]] = []  # (file name, source time ns)
         self.recorded = False
         self._next = 0
@@ -59,8 +62,7 @@ class ImageFolderSource(Source):
         if not names:
             raise SourceError(f"{self.folder}: no image files "
                               f"({', '.join(sorted(IMAGE_SUFFIXES))})")
-        step = int(1e9 / NOMINAL_FPS)
-        self.entries = [(name, i * step) for i, name in enumerate(names)]
+        self.entries = [(name, i * self.step_ns) for i, name in enumerate(names)]
 
     def read(self) -> Frame | None:
         while self._next < len(self.entries):
@@ -98,6 +100,8 @@ class Replay(Source):
     def __init__(self, inner: Source, realtime: bool = False, loop: bool = False) -> None:
         super().__init__()
         self.inner, self.realtime, self.loop = inner, realtime, loop
+        # between the last frame and the first of the next round: a photo's hold, a video frame
+        self._gap_ns = getattr(inner, "step_ns", int(1e9 / 30))
         self.kind = inner.kind
         self.live = realtime  # paced replay behaves like a camera: the newest frame wins
         self.interrupted = inner.interrupted
@@ -114,7 +118,7 @@ class Replay(Source):
         if frame is None and self.loop and not self.interrupted.is_set() and self._seq:
             self.inner.close()
             self.inner.open()
-            self._offset_ns = self._last_ns + int(1e9 / NOMINAL_FPS)
+            self._offset_ns = self._last_ns + self._gap_ns
             frame = self.inner.read()
         self.skipped, self.skipped_names = self.inner.skipped, self.inner.skipped_names
         if frame is None:
@@ -141,11 +145,13 @@ class Replay(Source):
             (" (loop)" if self.loop else "")
 
 
-def open_replay(path: Path, realtime: bool = False, loop: bool = False) -> Source:
-    """A folder of images (or a recording) or a video file, chosen by what ``path`` is."""
+def open_replay(path: Path, realtime: bool = False, loop: bool = False,
+                hold_s: float = HOLD_S) -> Source:
+    """A folder of images (or a recording) or a video file, chosen by what ``path`` is;
+    ``hold_s``: how long each photo of a plain folder is shown when ``realtime``."""
     path = Path(path)
     if path.is_dir():
-        inner: Source = ImageFolderSource(path)
+        inner: Source = ImageFolderSource(path, hold_s)
     elif path.is_file():
         inner = OpenCVSource(str(path))
     else:

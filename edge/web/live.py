@@ -51,20 +51,20 @@ def page_policy(page: bytes) -> str:
                         for b in bodies) or "'none'"
 
     return (f"default-src 'none'; script-src {hashes('script')}; style-src {hashes('style')}; "
-            "img-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; "
+            "img-src 'self' blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; "
             "frame-ancestors 'none'")
 
 
 class FrameHub:
-    """The newest encoded frame, (seq, jpeg, multipart part), and its waiters; used on the
-    server's event loop only."""
+    """The newest encoded frame, (seq, jpeg, multipart part, result JSON), and its waiters;
+    used on the server's event loop only."""
 
     def __init__(self) -> None:
-        self.latest: tuple[int, bytes, bytes] | None = None
+        self.latest: tuple[int, bytes, bytes, str] | None = None
         self.closed = False
         self._changed: asyncio.Future | None = None
 
-    def publish(self, frame: tuple[int, bytes, bytes] | None) -> None:
+    def publish(self, frame: tuple[int, bytes, bytes, str] | None) -> None:
         if frame is None:
             self.closed = True
         else:
@@ -73,13 +73,22 @@ class FrameHub:
             self._changed.set_result(None)
         self._changed = None
 
-    async def newer(self, seq: int) -> tuple[int, bytes, bytes] | None:
+    async def newer(self, seq: int) -> tuple[int, bytes, bytes, str] | None:
         """The newest frame once its seq is greater than ``seq``; None when closed."""
         while not self.closed and (self.latest is None or self.latest[0] <= seq):
             if self._changed is None:
                 self._changed = asyncio.get_running_loop().create_future()
             await asyncio.shield(self._changed)  # one waiter cancelled must not wake all
         return None if self.closed else self.latest
+
+
+def _after(request: Request) -> int | None:
+    """The ``after`` query parameter of a snapshot request, when it is a number."""
+    for item in request.target.partition("?")[2].split("&"):
+        key, _, value = item.partition("=")
+        if key == "after" and value.lstrip("-").isdigit() and len(value) < 20:
+            return int(value)
+    return None
 
 
 class LivePage:
@@ -103,13 +112,15 @@ class LivePage:
                                 credentials=credentials, bearer_paths=frozenset({"/metrics"}),
                                 tls=tls, name="http")
 
-    def publish(self, seq: int, jpeg: bytes | None) -> None:
-        """Hand a new frame to every viewer (thread-safe); None: no more frames."""
+    def publish(self, seq: int, jpeg: bytes | None, result: dict | None) -> None:
+        """Hand a new frame, and the result drawn on it, to every viewer (thread-safe); None:
+        no more frames."""
         frame = None
         if jpeg is not None:
             part = b"".join((f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                              f"Content-Length: {len(jpeg)}\r\n\r\n".encode(), jpeg, b"\r\n"))
-            frame = (seq, jpeg, part)
+            # ASCII JSON on one line: a header value (labels' accents as \\u escapes)
+            frame = (seq, jpeg, part, json.dumps(result, separators=(",", ":")))
         loop = self.server.loop
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
@@ -129,20 +140,30 @@ class LivePage:
         body, ctype = self._metrics()
         return Response(200, body, ctype)
 
-    async def _serve_snapshot(self, _request: Request) -> Response:
+    async def _serve_snapshot(self, request: Request) -> Response:
+        """The newest frame with the result drawn on it (``X-Edge-Result``: its JSON, so a
+        page shows the image, its overlay and its table for one frame). ``?after=N``: wait
+        (a long poll, up to 5 s) for a frame newer than N; 204 when none came."""
+        after = _after(request)
         latest = self._hub.latest
-        if latest is None or latest[0] < self._current():
+        wait_for = after if after is not None else \
+            (latest[0] if latest else -1) if latest is None or latest[0] < self._current() \
+            else None
+        if wait_for is not None:
             self._want(+1)
             try:
-                latest = await asyncio.wait_for(
-                    self._hub.newer(latest[0] if latest else -1), SNAPSHOT_WAIT_S)
+                latest = await asyncio.wait_for(self._hub.newer(wait_for), SNAPSHOT_WAIT_S)
             except asyncio.TimeoutError:
                 latest = None
             finally:
                 self._want(-1)
         if latest is None:
+            if after is not None:
+                return Response(204, b"", "text/plain", {"Cache-Control": "no-store"})
             return text(503, "no frame yet", **{"Retry-After": "1"})
-        return Response(200, latest[1], "image/jpeg", dict(IMAGE_HEADERS))
+        return Response(200, latest[1], "image/jpeg",
+                        {**IMAGE_HEADERS, "Cache-Control": "no-store",
+                         "X-Edge-Seq": str(latest[0]), "X-Edge-Result": latest[3]})
 
     async def _serve_stream(self, _request: Request) -> Stream:
         return Stream(f"multipart/x-mixed-replace; boundary={BOUNDARY}", self._parts,
