@@ -1,5 +1,5 @@
 """Command lines. The only place that sets up logging, prints, and turns errors into exit codes:
-one module per command (convert, run, bench), the shared error handling here."""
+one module per command (convert, run, bench, train), the shared error handling here."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from pathlib import Path
 from edge.cli.bench import _bench, bench_parser
 from edge.cli.convert import _convert, convert_parser
 from edge.cli.run import _run_edge, run_parser
+from edge.cli.train import _train, train_parser
 from edge.errors import EdgeError
 
 __all__ = ["bench_main", "bench_parser", "convert_main", "convert_parser", "run_main",
-           "run_parser"]
+           "run_parser", "train_main", "train_parser"]
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
@@ -72,3 +73,8 @@ def run_main(argv: list[str] | None = None) -> int:
 def bench_main(argv: list[str] | None = None) -> int:
     """Entry point of ``edge-bench``."""
     return _run(_bench, argv, terminate_cleanly=True)
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    """Entry point of ``edge-train``."""
+    return _run(_train, argv, terminate_cleanly=True)

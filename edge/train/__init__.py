@@ -16,3 +16,6 @@ May import the shared core (``edge.model``, ``edge.preprocess``, ``edge.engines`
 the exports); never ``edge.run``, ``edge.bench`` or ``edge.cli``.
 """
 
+from edge.train.pipeline import TrainOptions, train
+
+__all__ = ["TrainOptions", "train"]
