@@ -183,3 +183,24 @@ def test_unreadable_and_duplicate_photos_are_warned_and_the_rest_trained(tmp_pat
     assert "1 unreadable, skipped" in text and "1 duplicate" in text and "few photos" in text
     assert report["unknown"]["novel"] == 0  # two classes: nothing to hold out as novel
     assert "95%" in report["unknown"]["rule"]
+
+
+@pytest.mark.parametrize("flags", [(), ("--no-unknown",)])
+def test_a_class_named_other_is_the_unknown_answer_and_no_unknown_adds_none(tmp_path, flags):
+    from edge.model import read_model_info
+
+    data, out = tmp_path / "data", tmp_path / "out"
+    photos(data / "animal", "cat", "owl")
+    photos(data / "food", "hot_dog", "missvickie_potato_chips")
+    if not flags:
+        photos(data / "other", "grace_hopper", "kite_and_cold")
+    proc = edge_train(data, "--output", out, "--base", QUANT_025, "--no-cache", "--views", "1",
+                      *flags)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    labels = ["animal", "food", "other"] if not flags else ["animal", "food"]
+    assert read_model_info(next(out.glob("*int8.onnx"))).labels == labels
+    if flags:
+        assert report["unknown"] is None and not any("'other'" in w for w in report["warnings"])
+    else:
+        assert report["unknown"]["threshold"] is None and "class of DATA" in proc.stdout

@@ -202,13 +202,9 @@ def train(opts: TrainOptions, log=print) -> dict:
     head = fit(ex.x, ex.labels[ex.photo], ex.weights(np.ones(len(ex.labels), bool)), classes)
     labels = list(scan.classes)
     threshold = None
-    if opts.unknown and opts.unknown_label not in labels:
-        if held is not None:
-            known = held.max(axis=1)
-        else:  # nothing to hold out: the photos' own scores, which flatter them
-            known = evaluate.centre_logits(ex, head, np.arange(len(ex.labels))).max(axis=1)
+    if opts.unknown and opts.unknown_label not in labels and held is not None:
         novel = evaluate.leave_class_out(ex, fit, classes) if classes >= 3 else None
-        threshold = evaluate.choose_threshold(known, novel)
+        threshold = evaluate.choose_threshold(held.max(axis=1), novel)
         labels.append(opts.unknown_label)
     factor = 1.0
     if held is not None:

@@ -56,7 +56,8 @@ def _evaluation(ex, held, folds: int | None, labels: list[str], classes: int,
     return section
 
 
-def _warnings(scan, ex, classes: int, held, threshold, built, cache_note) -> list[str]:
+def _warnings(opts, scan, ex, classes: int, held, threshold, built,
+              cache_note) -> list[str]:
     counts = [int((ex.labels == k).sum()) for k in range(classes)]
     out = []
     few = [f"{scan.classes[k]} ({n})" for k, n in enumerate(counts) if n < FEW_PHOTOS]
@@ -75,9 +76,9 @@ def _warnings(scan, ex, classes: int, held, threshold, built, cache_note) -> lis
                    ">= 0.97): held out together, so they add little")
     if held is None:
         out.append("held-out accuracy not measured: a class has a single photo")
-    if threshold is not None and held is None:
-        out.append("the unknown threshold comes from the training photos' own scores (nothing "
-                   "held out): expect more unknown answers than it suggests")
+    if threshold is None and opts.unknown and opts.unknown_label not in scan.classes:
+        out.append(f"no '{opts.unknown_label}' answer: its threshold is learned from held-out "
+                   "photos, and a class has a single photo (every photo gets a class)")
     for what, items in (("duplicate", scan.duplicates), ("unreadable, skipped", scan.skipped),
                         ("ignored", scan.ignored)):
         if items:
@@ -111,8 +112,11 @@ def build_report(*, opts, scan, base, ex, kind: str, folds, held, threshold, lab
                    "how": "one more class in the int8 network: zero weights, the threshold as "
                           "bias; it wins when no class scores above it, in every engine",
                    "known_kept": threshold.known_kept, "known": threshold.known,
-                   "novel_rejected": threshold.novel_rejected, "novel": threshold.novel,
-                   "scores": "held-out folds" if held is not None else "training photos"}
+                   "novel_rejected": threshold.novel_rejected, "novel": threshold.novel}
+    elif opts.unknown and opts.unknown_label in scan.classes:
+        unknown = {"label": opts.unknown_label, "threshold": None,
+                   "how": "a class of DATA, trained like the others on its own photos (no "
+                          "learned threshold)"}
     return {
         "edge_version": __version__, "command": "edge-train",
         "data": {"folder": str(scan.folder), "classes": [
@@ -138,7 +142,7 @@ def build_report(*, opts, scan, base, ex, kind: str, folds, held, threshold, lab
                   "params": built.info.params},
         "files": files, "tflite": built.tflite, "mcu": built.mcu,
         "verification": verification,
-        "warnings": _warnings(scan, ex, classes, held, threshold, built, cache["note"]),
+        "warnings": _warnings(opts, scan, ex, classes, held, threshold, built, cache["note"]),
         "embeddings": {"views_per_photo": views, "computed_views": cache["added"],
                        "cache": cache["path"]},
         "timings": {k: round(v, 3) for k, v in timings.items()},
@@ -192,13 +196,14 @@ def format_report(report: dict) -> str:
             lines.append(f"confused    {pair['true']} taken for {pair['predicted']}: "
                          f"{pair['photos']} of {pair['of']}")
     unknown = report["unknown"]
-    if unknown:
+    if unknown and unknown["threshold"] is None:
+        lines.append(f"unknown     '{unknown['label']}': {unknown['how']}")
+    elif unknown:
         novel = (f", rejects {unknown['novel_rejected']}/{unknown['novel']} photos of unseen "
                  "classes" if unknown["novel"] else "")
         lines.append(f"unknown     '{unknown['label']}' when no class scores above "
                      f"{unknown['threshold']:.2f}: keeps {unknown['known_kept']}/"
-                     f"{unknown['known']} known photos{novel} "
-                     f"({unknown['scores']})")
+                     f"{unknown['known']} held-out known photos{novel}")
     t = report["timings"]
     lines.append(f"time        {t['total_s']:.1f} s: embeddings {t['embed_s']:.1f} s "
                  f"({report['embeddings']['computed_views']} views computed), training "
