@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -46,8 +47,9 @@ class Examples:
     feature_scale: float
     feature_zero: int
 
-    @property
+    @cached_property
     def x(self) -> np.ndarray:
+        """The float features the classifier reads."""
         return (self.codes.astype(np.float64) - self.feature_zero) * self.feature_scale
 
     def weights(self, photos: np.ndarray) -> np.ndarray:

@@ -61,4 +61,4 @@ VIEWS: tuple[View, ...] = (
     View("close zoom", side=0.65, x=0.5, y=0.4),
     View("full, brighter", crop="full", gain=1.15),
 )
-DEFAULT_VIEWS = 6  # measured: docs/train.md (views per photo vs held-out accuracy and time)
+DEFAULT_VIEWS = 4  # measured: docs/train.md (views per photo vs held-out accuracy and time)
