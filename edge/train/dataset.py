@@ -103,13 +103,14 @@ def save_example(data_dir: Path, label: str, image: np.ndarray, order: str) -> P
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise EdgeError(f"{folder}: cannot create the class folder ({exc.strerror})") from exc
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    tmp = folder / f".{stamp}-{os.getpid()}-{time.monotonic_ns()}.tmp"
+    tmp = folder / f".{os.getpid()}-{time.monotonic_ns()}.tmp"  # hidden, not an image name
     try:
         tmp.write_bytes(data.tobytes())
         fsync_file(tmp)
         for n in range(1000):
-            target = folder / f"{stamp}-{time.time_ns() % 10**9:09d}{f'-{n}' if n else ''}.jpg"
+            now = time.time_ns()  # one reading: the name's second and its fraction agree
+            stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now // 10**9))
+            target = folder / f"{stamp}-{now % 10**9:09d}{f'-{n}' if n else ''}.jpg"
             if _link_new(tmp, target):
                 fsync_file(folder)
                 return target
