@@ -142,7 +142,7 @@ def test_a_class_left_without_readable_photos_is_one_line(tmp_path):
     (data / "dog").mkdir()
     (data / "dog" / "broken.jpg").write_bytes(b"\xff\xd8 truncated")
     proc = edge_train(data, "--output", out, "--base", QUANT_025, "--no-cache")
-    one_line_error(proc, "dog", "no readable photos")
+    one_line_error(proc, "dog", "no usable photos (1 unreadable, 0 the same image")
     nothing_written(out)
 
 

@@ -69,6 +69,20 @@ def test_softmax_regression_weighs_classes_equally():
     assert recall[0] >= recall[1]
 
 
+def test_near_duplicates_weigh_as_one_photo_and_classes_the_same():
+    # class 0: photo 0, and photos 1-3 near-copies of one scene; class 1: photos 4 and 5
+    labels, groups = np.array([0, 0, 0, 0, 1, 1]), np.array([0, 1, 1, 1, 2, 3])
+    photo = np.repeat(np.arange(6), 2)
+    ex = evaluate.Examples(np.zeros((12, 1)), photo, np.tile([0, 1], 6), labels, groups, 1.0, 0)
+    w = ex.weights(np.ones(6, bool))
+    per_photo = np.bincount(photo, weights=w)
+    np.testing.assert_allclose(per_photo, [0.5, 1 / 6, 1 / 6, 1 / 6, 0.5, 0.5])
+    held_out = np.array([True, True, True, True, True, False])  # photo 5 held out
+    w = ex.weights(held_out)
+    np.testing.assert_allclose(np.bincount(photo[held_out[photo]], weights=w, minlength=5),
+                               [0.5, 1 / 6, 1 / 6, 1 / 6, 1.0])
+
+
 def test_imprinting_is_the_normalised_centred_class_mean():
     x, y = _blobs()
     head = heads.imprint(x, y, 3)

@@ -53,13 +53,17 @@ class Examples:
         return (self.codes.astype(np.float64) - self.feature_zero) * self.feature_scale
 
     def weights(self, photos: np.ndarray) -> np.ndarray:
-        """Sample weights of the views of ``photos`` (a mask over photos): each photo weighs
-        the same within its class, each class the same in all."""
+        """Sample weights of the views of ``photos`` (a mask over photos): each distinct photo
+        (near-duplicates together) weighs the same within its class, each class the same in
+        all, so a burst of frames of one scene counts as that scene once."""
         mask = photos[self.photo]
-        views = np.bincount(self.photo[mask], minlength=len(self.labels))
-        per_class = np.bincount(self.labels[photos], minlength=self.labels.max() + 1)
         p = self.photo[mask]
-        return 1.0 / (views[p] * per_class[self.labels[p]])
+        views = np.bincount(p, minlength=len(self.labels))
+        group_size = np.bincount(self.groups[photos], minlength=self.groups.max() + 1)
+        classes = self.labels.max() + 1
+        distinct = np.array([len(np.unique(self.groups[photos & (self.labels == k)]))
+                             for k in range(classes)])
+        return 1.0 / (views[p] * group_size[self.groups[p]] * distinct[self.labels[p]])
 
 
 def near_duplicate_groups(centre: np.ndarray, labels: np.ndarray) -> np.ndarray:

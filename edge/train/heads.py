@@ -9,8 +9,9 @@ softmax regression, the unknown answer, and the head as int8.
   ``|x - mean|``, so the top class is the one with the highest cosine; ``s`` puts an
   average-length embedding on a scale of 10 per unit of cosine.
 - Softmax regression: multinomial logistic regression on the embeddings (centred and scaled,
-  folded back into the weights afterwards), L2-regularised, each photo weighing as much as any
-  other and each class as much as any other, by accelerated gradient descent (Nesterov, with
+  folded back into the weights afterwards), L2-regularised, weighted as the caller says
+  (edge-train: each distinct photo the same within its class, each class the same), by
+  accelerated gradient descent (Nesterov, with
   adaptive restart) with the step from the Hessian's bound (Böhning: softmax curvature
   <= 1/2), deterministic.
 - The unknown answer is one more class with zero weights and the threshold as bias: it wins

@@ -122,7 +122,11 @@ def _examples(scan: dataset.Scan, codes: dict[str, np.ndarray],
     photos = [p for p in scan.photos if p.digest in codes]
     for k, name in enumerate(scan.classes):
         if not any(p.label == k for p in photos):
-            raise EdgeError(f"{scan.folder / name}: no readable photos")
+            folder = scan.folder / name
+            unreadable = sum(s.startswith(f"{folder}/") for s in scan.skipped)
+            shared = sum(f"{folder}/" in d and "both left out" in d for d in scan.duplicates)
+            raise EdgeError(f"{folder}: no usable photos ({unreadable} unreadable, {shared} "
+                            "the same image as one in another class)")
     per_photo = [codes[p.digest] for p in photos]
     views = len(per_photo[0])
     labels = np.array([p.label for p in photos])
@@ -191,19 +195,77 @@ def train(opts: TrainOptions, log=print) -> dict:
     ex = _examples(scan, codes, embedder)
 
     t = time.perf_counter()
-    classes = len(scan.classes)
-    groups_per_class = [len(np.unique(ex.groups[ex.labels == k])) for k in range(classes)]
+    trained = _learn(ex, scan.classes, opts)
+    timings["train_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    out = Path(opts.output)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.edge-train-", dir=out.resolve().parent))
+    os.chmod(staging, 0o755)  # mkdtemp's 0700 would keep edge-run's service user out
+    try:
+        section = {"kind": "imprinted" if trained.kind == "imprint" else "trained",
+                   "classes": len(trained.labels), "views": opts.views,
+                   "unknown": trained.threshold is not None, "temperature": trained.factor}
+        built = fuse.build(base, trained.head, trained.q, trained.output, trained.labels,
+                           section, staging)
+        timings["build_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        cases = _cases(scan, codes, opts.verify_samples, base.spec.resolution)
+        fuse.export(built, base, staging, cases, mcu)
+        from edge.convert.verify import compare
+
+        verification = {"source": f"{len(cases) // 2} DATA photos x 2 crops (training "
+                                  "photos: this checks the builds agree, not accuracy)",
+                        "held_out": False, "result": compare(built.fp32, built.int8, cases)}
+        timings["export_s"] = time.perf_counter() - t
+        timings["total_s"] = time.perf_counter() - t0
+        report = build_report(
+            opts=opts, scan=scan, base=base, ex=ex, trained=trained, built=built,
+            verification=verification, timings=timings,
+            cache={"path": str(cache.path) if cache.path else None, "added": cache.added,
+                   "note": cache_note}, out=out)
+        write_report(staging / "report.json", report)
+        _replace_folder(staging, out)
+        return report
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+@dataclass
+class Trained:
+    """The head and how it was found: ``kind`` imprint or train, ``folds`` (None: nothing
+    held out), the held-out logits, the unknown threshold, the probability factor, and the
+    head in int8 with its output quantization."""
+
+    kind: str
+    folds: int | None
+    held: np.ndarray | None
+    threshold: evaluate.Threshold | None
+    factor: float
+    labels: list[str]
+    head: heads.Head
+    q: heads.QHead
+    output: QParams
+
+
+def _learn(ex: evaluate.Examples, classes: list[str], opts: TrainOptions) -> Trained:
+    """Cross-validate, choose the unknown threshold and the temperature, fit the head on
+    every photo and put it in int8."""
+    n = len(classes)
+    groups_per_class = [len(np.unique(ex.groups[ex.labels == k])) for k in range(n)]
     kind = opts.head if opts.head != "auto" else (
         "imprint" if min(groups_per_class) < 2 else "train")
     fit = _fit(kind)
     k = min(opts.folds, min(groups_per_class))
-    folds = evaluate.photo_folds(ex.labels, ex.groups, k, opts.seed) if k >= 2 else None
-    held = evaluate.cross_validate(ex, fit, classes, folds) if folds is not None else None
-    head = fit(ex.x, ex.labels[ex.photo], ex.weights(np.ones(len(ex.labels), bool)), classes)
-    labels = list(scan.classes)
+    held = None
+    if k >= 2:
+        held = evaluate.cross_validate(ex, fit, n, evaluate.photo_folds(ex.labels, ex.groups,
+                                                                         k, opts.seed))
+    head = fit(ex.x, ex.labels[ex.photo], ex.weights(np.ones(len(ex.labels), bool)), n)
+    labels = list(classes)
     threshold = None
     if opts.unknown and opts.unknown_label not in labels and held is not None:
-        novel = evaluate.leave_class_out(ex, fit, classes) if classes >= 3 else None
+        novel = evaluate.leave_class_out(ex, fit, n) if n >= 3 else None
         threshold = evaluate.choose_threshold(held.max(axis=1), novel)
         labels.append(opts.unknown_label)
     factor = 1.0
@@ -218,38 +280,8 @@ def train(opts: TrainOptions, log=print) -> dict:
         head = heads.with_unknown(head, threshold.value)
     q = heads.quantize_head(head, ex.feature_scale, ex.feature_zero)
     output = QParams(*heads.output_range(q.logits(ex.codes)))
-    timings["train_s"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    out = Path(opts.output)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.edge-train-", dir=out.resolve().parent))
-    try:
-        section = {"kind": "imprinted" if kind == "imprint" else "trained",
-                   "classes": len(labels), "views": opts.views,
-                   "unknown": threshold is not None, "temperature": factor}
-        built = fuse.build(base, head, q, output, labels, section, staging)
-        timings["build_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        cases = _cases(scan, codes, opts.verify_samples, base.spec.resolution)
-        fuse.export(built, base, staging, cases, mcu)
-        from edge.convert.verify import compare
-
-        verification = {"source": f"{len(cases) // 2} DATA photos x 2 crops (training "
-                                  "photos: this checks the builds agree, not accuracy)",
-                        "held_out": False, "result": compare(built.fp32, built.int8, cases)}
-        timings["export_s"] = time.perf_counter() - t
-        timings["total_s"] = time.perf_counter() - t0
-        report = build_report(
-            opts=opts, scan=scan, base=base, ex=ex, kind=kind, folds=k if held is not None
-            else None, held=held, threshold=threshold, labels=labels, head=head, q=q,
-            output=output, built=built, verification=verification, timings=timings,
-            cache={"path": str(cache.path) if cache.path else None, "added": cache.added,
-                   "note": cache_note}, out=out)
-        write_report(staging / "report.json", report)
-        _replace_folder(staging, out)
-        return report
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    return Trained(kind, k if held is not None else None, held, threshold, factor, labels,
+                   head, q, output)
 
 
 def _default_cache() -> Path:

@@ -90,10 +90,11 @@ def _warnings(opts, scan, ex, classes: int, held, threshold, built,
     return out + mcu_warnings(built.mcu) + mcu_warnings(built.tflite, "int8 .tflite")
 
 
-def build_report(*, opts, scan, base, ex, kind: str, folds, held, threshold, labels, head, q,
-                 output, built, verification: dict, timings: dict, cache: dict,
-                 out: Path) -> dict:
+def build_report(*, opts, scan, base, ex, trained, built, verification: dict, timings: dict,
+                 cache: dict, out: Path) -> dict:
     """Everything a user needs to trust (or distrust) the trained model."""
+    kind, held, threshold, labels = trained.kind, trained.held, trained.threshold, \
+        trained.labels
     classes = len(scan.classes)
     files = {}
     for name, path in (("fp32", built.fp32), ("int8", built.int8)):
@@ -129,14 +130,17 @@ def build_report(*, opts, scan, base, ex, kind: str, folds, held, threshold, lab
         "head": {"kind": "imprinted" if kind == "imprint" else "trained",
                  "method": ("imprinting: normalised mean of each class's normalised, centred "
                             "embeddings" if kind == "imprint" else
-                            "softmax regression (L2 1e-2, classes and photos weighted equally, "
-                            f"converged in {head.iterations} steps)"),
+                            "softmax regression (L2 1e-2; classes, and distinct photos in a "
+                            "class, weighted equally; converged in "
+                            f"{trained.head.iterations} steps)"),
                  "views": [v.name for v in VIEWS[:views]], "labels": labels,
                  "int8": {"weights": "int8 symmetric per output channel",
                           "bias": "int32 at feature scale x weight scale",
-                          "logits": {"scale": output.scale, "zero_point": output.zero_point}}},
+                          "logits": {"scale": trained.output.scale,
+                                     "zero_point": trained.output.zero_point}},
+                 "temperature": trained.factor},
         "unknown": unknown,
-        "evaluation": _evaluation(ex, held, folds, labels, classes, threshold),
+        "evaluation": _evaluation(ex, held, trained.folds, labels, classes, threshold),
         "model": {"alpha": base.spec.alpha, "resolution": base.spec.resolution,
                   "classes": len(labels), "labels": labels, "macs": built.info.macs,
                   "params": built.info.params},
