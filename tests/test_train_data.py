@@ -161,6 +161,7 @@ def test_output_must_not_replace_what_is_not_a_model_folder(tmp_path):
     one_line_error(edge_train(data, "--output", tmp_path / "o", "--views", "99"), "--views")
     one_line_error(edge_train(data, "--output", tmp_path / "o", "--base", tmp_path / "none"),
                    "not found")
+    one_line_error(edge_train(data, "--output", tmp_path / "o", "--base", mine), "a folder")
     one_line_error(edge_train(data, "--output", tmp_path / "o", "--unknown-label", "a/b"),
                    "not valid")
 

@@ -77,6 +77,9 @@ class Base:
 
 def load_base(origin: str, sha256: str | None = None) -> Base:
     """Read the base weights (a file, a published name or a URL with ``sha256``)."""
+    if Path(origin).is_dir():
+        raise EdgeError(f"--base {origin}: a folder; give the weights a model was made from (a "
+                        ".tflite, Keras .h5 or timm .safetensors file) or a published name")
     weights = load_weights(origin, sha256)
     if not weights.source.get("trained"):
         raise EdgeError(f"--base {origin}: untrained weights make no embeddings worth training "
