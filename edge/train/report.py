@@ -128,8 +128,8 @@ def build_report(*, opts, scan, base, ex, trained, built, verification: dict, ti
             "ignored": scan.ignored},
         "base": base.describe(),
         "head": {"kind": "imprinted" if kind == "imprint" else "trained",
-                 "method": ("imprinting: normalised mean of each class's normalised, centred "
-                            "embeddings" if kind == "imprint" else
+                 "method": ("imprinting (the normalised mean of each class's normalised, "
+                            "centred embeddings)" if kind == "imprint" else
                             "softmax regression (L2 1e-2; classes, and distinct photos in a "
                             "class, weighted equally; converged in "
                             f"{trained.head.iterations} steps)"),
@@ -175,8 +175,8 @@ def format_report(report: dict) -> str:
              f"base        {base['file'] or base['origin']}: MobileNetV1 {base['alpha']:g}-"
              f"{base['resolution']}, {base['embedding']}-d embeddings, quantization "
              f"{base['quantization'].split(':')[0]}",
-             f"head        {head['kind']}: {head['method'].split(' (')[0]}, "
-             f"{len(head['views'])} views per photo"]
+             f"head        {head['method'].split(' (')[0]}, {len(head['views'])} "
+             f"view{'s' if len(head['views']) > 1 else ''} per photo"]
     ev = report["evaluation"]
     if ev["method"] is None:
         lines.append(f"held-out    not measured: {ev['why']}")
