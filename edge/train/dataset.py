@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 
 from edge.errors import EdgeError, SourceError
 from edge.fileio import fsync_file, sha256_file
+from edge.frame import Frame
 from edge.sources.replay import IMAGE_SUFFIXES, ImageFolderSource
 
 MAX_NAME = 64
@@ -225,7 +227,7 @@ def _listed(folder: Path) -> list[Path]:
 
 
 
-def read_images(paths: list[Path]):
+def read_images(paths: list[Path]) -> Iterator[tuple[Path, Frame | str]]:
     """Decode ``paths`` with the replay source's own reading (header check, then OpenCV),
     folder by folder in its order: yields (path, frame) for each readable image and
     (path, reason) for each one it skipped."""

@@ -59,7 +59,7 @@ class TrainOptions:
             raise EdgeError(f"--head must be one of {', '.join(HEADS)}, got {self.head!r}")
 
 
-def _validate(opts: TrainOptions):
+def _validate(opts: TrainOptions) -> dict | None:
     """Cheap checks before any work: where OUT goes, what it would replace, the MCU target."""
     data, out = Path(opts.data).resolve(), Path(opts.output).resolve()
     if out == data or data in out.parents:
@@ -138,7 +138,7 @@ def _examples(scan: dataset.Scan, codes: dict[str, np.ndarray],
         feature_scale=embedder.scale, feature_zero=embedder.zero_point)
 
 
-def _fit(kind: str):
+def _fit(kind: str) -> evaluate.Fit:
     if kind == "imprint":
         return lambda x, y, w, k: heads.imprint(x, y, k, w)
     return lambda x, y, w, k: heads.softmax_regression(x, y, k, w)

@@ -44,7 +44,9 @@ def _evaluation(ex, held, folds: int | None, labels: list[str], classes: int,
         "per_class": [{"class": labels[k], "photos": int((truth == k).sum()),
                        "correct": int(((closed == k) & (truth == k)).sum()),
                        "recall": recall[k]} for k in range(classes)],
-        "confusion": {"rows": labels[:classes], "columns": labels, "matrix": matrix.tolist()},
+        "confusion": {"rows": labels[:classes], "columns": labels, "matrix": matrix.tolist(),
+                      "answers": "with the unknown answer" if threshold is not None else
+                      "the top class"},
         "most_confused": most_confused(matrix, labels),
     }
     if threshold is not None:
