@@ -1,5 +1,5 @@
 """Command lines. The only place that sets up logging, prints, and turns errors into exit codes:
-one module per command (convert, run, bench), the shared error handling and signals here.
+one module per command (convert, run, bench, train), the shared error handling and signals here.
 
 Imports stay light: the signal handlers are installed before numpy, OpenCV or onnxruntime
 load (see :mod:`edge.cli.signals`).
@@ -15,7 +15,7 @@ from edge.cli.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, Signals, Termina
 from edge.errors import EdgeError
 
 __all__ = ["bench_main", "bench_parser", "convert_main", "convert_parser", "run_main",
-           "run_parser"]
+           "run_parser", "train_main", "train_parser"]
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell shows for `cmd | head`
 
 
@@ -72,6 +72,12 @@ def bench_parser():
     return parser()
 
 
+def train_parser():
+    from edge.cli.train import train_parser as parser
+
+    return parser()
+
+
 def convert_main(argv: list[str] | None = None) -> int:
     """Entry point of ``edge-convert``."""
     from edge.cli.convert import _convert
@@ -91,3 +97,10 @@ def bench_main(argv: list[str] | None = None) -> int:
     from edge.cli.bench import _bench
 
     return _run(_bench, argv)
+
+
+def train_main(argv: list[str] | None = None) -> int:
+    """Entry point of ``edge-train``."""
+    from edge.cli.train import _train
+
+    return _run(_train, argv)
