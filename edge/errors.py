@@ -28,3 +28,22 @@ class SourceError(EdgeError):
     """The camera, stream or file cannot be opened or read."""
 
     exit_code = 4
+
+
+DISTRIBUTION = "edge-vision"  # the name pip knows ("edge" on PyPI is an unrelated project)
+
+
+def install_hint(extra: str) -> str:
+    """How to install ``extra`` into the Python that runs edge: ``python -m pip`` of this very
+    interpreter (a venv included, activated or not), from the clone when edge runs from one
+    (``pip install -e``), else from the package index."""
+    import shlex
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file() and (root / "edge").is_dir():
+        target = "-e " + shlex.quote(f"{root}[{extra}]")
+    else:
+        target = shlex.quote(f"{DISTRIBUTION}[{extra}]")
+    return f"{shlex.quote(sys.executable)} -m pip install {target}"

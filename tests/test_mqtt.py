@@ -106,7 +106,7 @@ def test_without_paho_the_error_says_what_to_install(monkeypatch):
     from edge.sinks.mqtt import MqttSink
 
     monkeypatch.setitem(sys.modules, "paho.mqtt.client", None)  # import fails as if absent
-    with pytest.raises(EdgeError, match=r"pip install 'edge\[mqtt\]'"):
+    with pytest.raises(EdgeError, match=r"-m pip install -e '.*\[mqtt\]'"):
         MqttSink(MqttOptions(parse_broker("mqtt://h", environ={}), node="n"))
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from edge.cli.signals import Signals
-from edge.errors import EdgeError
+from edge.errors import EdgeError, install_hint
 
 
 def bench_parser() -> argparse.ArgumentParser:
@@ -99,7 +99,7 @@ def _ready_to_report(args: argparse.Namespace):
         try:
             import matplotlib  # noqa: F401
         except ImportError:
-            raise EdgeError("--plot needs matplotlib: pip install 'edge[plot]'") from None
+            raise EdgeError("--plot needs matplotlib: " + install_hint("plot")) from None
     return (lambda _m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
 
 

@@ -9,6 +9,7 @@ import onnxruntime
 
 from edge import __version__
 from edge.convert.spec import MobileNetSpec
+from edge.errors import install_hint
 from edge.model import ModelInfo
 
 SRAM_BYTES = 256 * 1024
@@ -33,7 +34,7 @@ def build_report(spec: MobileNetSpec, info: ModelInfo, fp32: Path, int8: Path | 
         warnings.append("int8 not verified: give --verify DIR_OR_VIDEO (or --calibration) to "
                         "compare it with the file's own answers and with fp32")
     elif "reference" in verification and verification["reference"] is None:
-        warnings.append("LiteRT is not installed (pip install 'edge[litert]'): the kept int8 "
+        warnings.append(f"LiteRT is not installed ({install_hint('litert')}): the kept int8 "
                         "was compared with fp32 only, not with the file's own answers")
     if verification and not verification["held_out"]:
         warnings.append("verification reused the calibration frames (no held-out frames): "

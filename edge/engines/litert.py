@@ -2,7 +2,7 @@
 
 The same contract as the onnxruntime engine: ``run(uint8 NHWC pixels) -> float logits``. The
 file's ``edge`` metadata says how pixels enter (int8 pixels = pixel - 128, or the camera's uint8
-bytes) and the output's scale and zero point. Needs ``pip install 'edge[litert]'``.
+bytes) and the output's scale and zero point. Needs the ``litert`` extra (ai-edge-litert).
 """
 
 from __future__ import annotations
@@ -11,12 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.errors import ModelError
+from edge.errors import ModelError, install_hint
 from edge.fileio import capture_fd2
 from edge.machine import physical_cores
 from edge.model import ModelInfo, read_model_info
-
-INSTALL_HINT = "LiteRT is not installed: pip install 'edge[litert]' (ai-edge-litert)"
 
 
 def litert_available() -> tuple[bool, str]:
@@ -24,7 +22,7 @@ def litert_available() -> tuple[bool, str]:
     try:
         import ai_edge_litert.interpreter  # noqa: F401
     except ImportError as exc:
-        return False, f"{INSTALL_HINT} ({exc})"
+        return False, f"LiteRT is not installed: {install_hint('litert')} ({exc})"
     return True, ""
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from edge.engines import cpu_key, open_engine
 from edge.engines.litert import litert_available
-from edge.errors import EdgeError, ModelError
+from edge.errors import EdgeError, ModelError, install_hint
 from edge.fileio import read_bounded, sha256_file, write_bytes_atomic
 from edge.model import ModelInfo, read_model_info
 
@@ -146,7 +146,7 @@ def choose(folder: Path, threads: int | None, cache_dir: Path | None,
     skipped = ""
     if LITERT in builds and not litert_available()[0]:
         del builds[LITERT]
-        skipped = "; LiteRT not considered: not installed (pip install 'edge[litert]')"
+        skipped = f"; LiteRT not considered: not installed ({install_hint('litert')})"
     if len(builds) == 1:
         name, (path, _) = next(iter(builds.items()))
         return path, f"model {path.name} ({describe(name, builds[name][1])}: the only build " \

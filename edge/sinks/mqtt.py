@@ -25,7 +25,7 @@ import ssl
 import threading
 import time
 
-from edge.errors import EdgeError
+from edge.errors import EdgeError, install_hint
 from edge.sinks import ha
 from edge.sinks.base import PipelineView, Result, Sink, guarded_thread
 from edge.sinks.mqtt_options import MqttOptions
@@ -75,10 +75,10 @@ def _paho():
     try:
         import paho.mqtt.client as mqtt
     except ImportError:
-        raise EdgeError("--mqtt needs paho-mqtt 2: pip install 'edge[mqtt]'") from None
+        raise EdgeError("--mqtt needs paho-mqtt 2: " + install_hint("mqtt")) from None
     if not hasattr(mqtt, "CallbackAPIVersion"):
         raise EdgeError("--mqtt needs paho-mqtt 2 (found 1.x, perhaps Debian's "
-                        "python3-paho-mqtt): pip install 'edge[mqtt]'")
+                        "python3-paho-mqtt): " + install_hint("mqtt"))
     return mqtt
 
 

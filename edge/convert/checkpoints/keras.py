@@ -18,7 +18,7 @@ import numpy as np
 
 from edge.convert.spec import BLOCKS
 from edge.convert.weights import Weights, fold_batch_norm
-from edge.errors import EdgeError
+from edge.errors import EdgeError, install_hint
 
 BN_EPS = 1e-3  # keras.layers.BatchNormalization's default, used by keras.applications.MobileNet
 _BN_VARS = ("gamma", "beta", "moving_mean", "moving_variance")
@@ -120,7 +120,7 @@ def load_keras_h5(path: Path) -> Weights:
     try:
         import h5py
     except ImportError as exc:
-        raise EdgeError("reading Keras .h5 files needs h5py: pip install 'edge[keras]'") from exc
+        raise EdgeError("reading Keras .h5 files needs h5py: " + install_hint("keras")) from exc
     origin = str(path)
     try:
         h5 = h5py.File(path, "r")

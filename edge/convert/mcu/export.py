@@ -16,6 +16,7 @@ from edge.convert.mcu.tflm import measure_arena, tflm_available, tflm_runner
 from edge.convert.spec import MobileNetSpec
 from edge.convert.tflite.litert import export_int8_tflite, title
 from edge.convert.tflite.verify import verify_tflite
+from edge.errors import install_hint
 from edge.model import ModelInfo
 
 
@@ -35,7 +36,7 @@ def tflm_check(tflite: bytes, measured: dict | None) -> dict:
     if measured is not None and tflm_available():
         return {"runners": {"tflm": tflm_runner(tflite, measured["arena_bytes"])},
                 "details": {"tflm_arena_bytes": measured["arena_bytes"]}}
-    return {"unavailable": ["tflm (pip install tflite-micro; x86-64 only)"]}
+    return {"unavailable": [f"tflm ({install_hint('mcu')}; x86-64 only)"]}
 
 
 def export_mcu(int8_path: Path, staging: Path, spec: MobileNetSpec, info: ModelInfo,

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.errors import install_hint
 from edge.fileio import capture_fd2
 
 
@@ -108,7 +109,7 @@ def verify_tflite(tflite: bytes, onnx_path: Path, cases: list[tuple[str, np.ndar
         result["litert_xnnpack"] = {k: fast[k] for k in ("cases", "top1_agree", "max_steps")}
         result["litert_all_ops_delegated"] = xnnpack[1]
     else:
-        result["unavailable"].append("litert (pip install ai-edge-litert)")
+        result["unavailable"].append(f"litert ({install_hint('litert')})")
     result["runtimes"] = compare(runs, reference, cases, input_dtype, output["scale"],
                                  output["zero_point"])
     return result
