@@ -23,11 +23,13 @@ elif .venv/bin/python -c 'from picamera2 import Picamera2; assert Picamera2.glob
         2>/dev/null; then
     source=(--picamera)
 elif [[ " $* " == *" --http "* ]]; then
-    echo "demo: no camera; replaying the bundled photos at 30 FPS until Ctrl-C" >&2
+    echo "demo: no camera; showing the bundled photos, each for 2 s (--hold), until Ctrl-C" >&2
     source=(--replay data/photos --realtime --loop)
 else
     echo "demo: no camera; replaying the bundled photos once" >&2
     source=(--replay data/photos --verbose)
 fi
-echo "demo: a bigger model: edge-convert --weights tflite:1.0_224_quant --calibration data/photos -o out/big" >&2
+echo "demo: the commands are in .venv/bin: run them as .venv/bin/edge-run, or by name after" \
+     "'. .venv/bin/activate'; a bigger model (downloaded once): .venv/bin/edge-convert" \
+     "--weights tflite:1.0_224_quant --calibration data/photos -o out/big" >&2
 exec .venv/bin/edge-run --model "$OUT" "${source[@]}" "$@"

@@ -8,12 +8,12 @@ from pathlib import Path
 import onnxruntime
 
 from edge import __version__
+from edge.convert.mcu.targets import Target
 from edge.convert.spec import MobileNetSpec
 from edge.errors import install_hint
 from edge.model import ModelInfo
 
-SRAM_BYTES = 256 * 1024
-FLASH_BYTES = 1024 * 1024
+NEAR_TIE_STEPS = 2  # a top-1 swap where ONNX's own margin is this small is a near tie
 
 
 def build_report(spec: MobileNetSpec, info: ModelInfo, fp32: Path, int8: Path | None,
@@ -22,6 +22,7 @@ def build_report(spec: MobileNetSpec, info: ModelInfo, fp32: Path, int8: Path | 
                  mcu: dict | None = None, tflite: dict | None = None) -> dict:
     """Everything a user needs to trust (or distrust) the converted models."""
     foot = spec.footprint_int8()
+    part = Target.create()  # the part --mcu assumes unless told otherwise
     files = {"fp32": {"path": str(fp32), "bytes": fp32.stat().st_size}}
     if int8 is not None:
         files["int8"] = {"path": str(int8), "bytes": int8.stat().st_size}
@@ -54,9 +55,10 @@ def build_report(spec: MobileNetSpec, info: ModelInfo, fp32: Path, int8: Path | 
         "files": files,
         "footprint_int8": {
             **foot,
-            "sram_budget_bytes": SRAM_BYTES, "flash_budget_bytes": FLASH_BYTES,
-            "fits_sram": foot["peak_activation_bytes"] <= SRAM_BYTES,
-            "fits_flash": foot["weight_bytes"] <= FLASH_BYTES,
+            "target": part.name,
+            "sram_budget_bytes": part.sram, "flash_budget_bytes": part.flash,
+            "fits_sram": foot["peak_activation_bytes"] <= part.sram,
+            "fits_flash": foot["weight_bytes"] <= part.flash,
         },
         "quantization": quantization,
         "calibration": calibration,
@@ -64,6 +66,7 @@ def build_report(spec: MobileNetSpec, info: ModelInfo, fp32: Path, int8: Path | 
         "tflite": tflite,
         "mcu": mcu,
         "warnings": warnings + mcu_warnings(mcu) + mcu_warnings(tflite, "int8 .tflite"),
+        "notes": mcu_notes(mcu) + mcu_notes(tflite, "int8 .tflite"),
         "timings": {k: round(v, 3) for k, v in timings.items()},
         "environment": {"python": platform.python_version(), "machine": platform.machine(),
                         "onnxruntime": onnxruntime.__version__},
@@ -90,11 +93,14 @@ def format_report(report: dict) -> str:
     if report.get("mcu"):
         lines += format_mcu(report["mcu"])
     else:
+        fits = foot["fits_flash"] and foot["fits_sram"]
         lines.append(
-            f"MCU (int8)  weights {foot['weight_bytes'] / 1024:,.0f} KiB "
-            f"({'fits' if foot['fits_flash'] else 'does NOT fit'} 1 MB flash), "
-            f"peak activations {foot['peak_activation_bytes'] / 1024:,.0f} KiB "
-            f"({'fits' if foot['fits_sram'] else 'does NOT fit'} 256 KB SRAM)")
+            f"MCU (int8)  for microcontrollers only (--mcu builds it): weights "
+            f"{foot['weight_bytes'] / 1024:,.0f} KiB, activations "
+            f"{foot['peak_activation_bytes'] / 1024:,.0f} KiB: "
+            f"{'would fit' if fits else 'too big for'} a {foot['target']} part "
+            f"({_size(foot['sram_budget_bytes'])} SRAM, {_size(foot['flash_budget_bytes'])} "
+            "flash)")
     quant = report.get("quantization")
     if quant:
         how = ("the file's own (no calibration): " + quant["weights"] + " weights"
@@ -118,6 +124,8 @@ def format_report(report: dict) -> str:
         lines.append(
             f"int8 vs file {ref['top1_agree']}/{ref['cases']} top-1 agree with {ref['runtime']} "
             f"on {ref['file']}, probabilities within {256 * ref['max_prob_diff']:.2f}/256")
+    for note in report.get("notes", []):
+        lines.append(f"note: {note}")
     for w in report["warnings"]:
         lines.append(f"WARNING: {w}")
     return "\n".join(lines)
@@ -137,12 +145,6 @@ def mcu_warnings(mcu: dict | None, what: str = "--mcu") -> list[str]:
     if not mcu:
         return []
     out = []
-    if layers := mcu["requantized_weights"]:
-        shown = ", ".join(layers[:3]) + (f" and {len(layers) - 3} more layers (report.json)"
-                                         if len(layers) > 3 else "")
-        out.append(f"{what}: weights not int8 symmetric per channel; the channels whose "
-                   "integers do not fit [-127, 127] were re-quantized for TFLite (zero point "
-                   f"0): {shown}")
     if "arena_measured" in mcu and not mcu["arena_measured"]:
         out.append(f"{what}: tflite-micro is not installed: the arena is the ESTIMATE")
     ver = mcu.get("verification") or {}
@@ -150,6 +152,8 @@ def mcu_warnings(mcu: dict | None, what: str = "--mcu") -> list[str]:
         out.append(f"{what}: not verified in {missing}")
     for name, r in ver.get("runtimes", {}).items():
         for d in r["disagreements"]:
+            if d["onnx_margin_steps"] <= NEAR_TIE_STEPS:
+                continue  # a near tie: mcu_notes says it
             out.append(f"{what}: {name} top-1 {d['top1']} != ONNX int8 {d['onnx_top1']} on "
                        f"{d['case']} (ONNX's own margin {d['onnx_margin_steps']} steps)")
     if ver and ver.get("litert_all_ops_delegated") is False:
@@ -204,3 +208,24 @@ def _verification_lines(ver: dict | None) -> list[str]:
                      f"{fast['max_steps']} steps on this CPU ({delegated}; its kernels differ "
                      "between CPUs: reported, not judged)")
     return lines
+
+
+def mcu_notes(mcu: dict | None, what: str = "--mcu") -> list[str]:
+    """What the export did that a user may want to know but need not act on: channels
+    re-quantized for TFLite (verified like the rest), top-1 swaps on near ties."""
+    if not mcu:
+        return []
+    out = []
+    if layers := mcu["requantized_weights"]:
+        shown = ", ".join(layers[:3]) + (f" and {len(layers) - 3} more layers (report.json)"
+                                         if len(layers) > 3 else "")
+        out.append(f"{what}: the file's weights are not int8 symmetric per channel; the "
+                   "channels whose integers do not fit [-127, 127] were re-quantized for "
+                   f"TFLite (zero point 0) and verified with the rest: {shown}")
+    for name, r in (mcu.get("verification") or {}).get("runtimes", {}).items():
+        ties = [d["case"] for d in r["disagreements"]
+                if d["onnx_margin_steps"] <= NEAR_TIE_STEPS]
+        if ties:
+            out.append(f"{what}: {name} swaps top-1 on {len(ties)} near tie(s) (ONNX int8's "
+                       f"own margin at most {NEAR_TIE_STEPS} steps): {', '.join(ties[:3])}")
+    return out

@@ -9,6 +9,7 @@ import numpy as np
 
 from edge.engines import OrtEngine
 from edge.engines.litert import litert_version
+from edge.fileio import capture_fd2
 from edge.postprocess import softmax, top_k
 
 
@@ -48,8 +49,9 @@ def tflite_runner(path: Path, normalisation: dict, softmax_output: bool):
     float one; a quantised output dequantised; logits through a softmax."""
     from ai_edge_litert.interpreter import Interpreter
 
-    interp = Interpreter(model_path=str(path), num_threads=1)
-    interp.allocate_tensors()
+    with capture_fd2():  # LiteRT announces its XNNPACK delegate on fd 2
+        interp = Interpreter(model_path=str(path), num_threads=1)
+        interp.allocate_tensors()
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     mean = np.array(normalisation["mean"], np.float32)
     std = np.array(normalisation["std"], np.float32)
