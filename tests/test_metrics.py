@@ -64,3 +64,19 @@ def test_cpu_seconds_per_frame_against_a_known_busy_loop():
             w.join()
     per_frame_ms = clock.seconds() / frames * 1e3
     assert 40 <= per_frame_ms < 60  # thread CPU time only adds; allow interpreter overhead
+
+
+def test_rate_at_start_is_not_inflated_by_a_burst():
+    """Three frames queued while the engine loaded, then 30 FPS: the first readings say about
+    30, not 30 plus the burst over a short span."""
+    rate = Rate(window=5.0)
+    rate._start = 100.0
+    times = [100.5, 100.5, 100.5] + [100.5 + (i + 1) / 30 for i in range(30)]
+    for t in times:
+        rate.tick(now=t)
+    assert rate.per_second(now=times[-1]) == pytest.approx(32 / 1.0, rel=0.01)
+    assert rate.per_second(now=times[-1] + 1.0) == pytest.approx(16.0, rel=0.01)  # a stall
+    fresh = Rate(window=5.0)
+    fresh._start = 100.0
+    fresh.tick(now=100.2)
+    assert fresh.per_second(now=100.3) == 0.0  # one event is no rate yet

@@ -51,13 +51,18 @@ class Rate:
                 self._times.popleft()
 
     def per_second(self, now: float | None = None) -> float:
-        """Rate over the window (or since start, when the run is younger than the window)."""
+        """Rate over the window. A run younger than the window counts the gaps between its
+        events up to now ((n - 1) / (now - first)): a burst at start (frames queued while
+        the engine loaded) reads as what it is, not as a rate, and a stall decays it."""
         now = time.monotonic() if now is None else now
         with self._lock:
             while self._times and self._times[0] < now - self.window:
                 self._times.popleft()
-            span = min(self.window, now - self._start)
-            return len(self._times) / span if span > 0 else 0.0
+            n = len(self._times)
+            if now - self._start >= self.window:
+                return n / self.window
+            span = now - self._times[0] if n else 0.0
+            return (n - 1) / span if n >= 2 and span > 0 else 0.0
 
     def overall(self, now: float | None = None) -> float:
         now = time.monotonic() if now is None else now
