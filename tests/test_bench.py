@@ -107,3 +107,32 @@ def test_bench_rejects_a_bad_model(tmp_path):
                           text=True, timeout=60)
     assert proc.returncode == 3
     assert proc.stderr.strip().startswith("edge-bench: error: ") and "x.onnx" in proc.stderr
+
+
+def test_the_top1_beside_the_speed_is_the_one_known(converted_025, tmp_path):
+    """edge-bench's accuracy column: TF-slim's published figure for a model made from its
+    checkpoint (quantization-aware int8 here), edge-train's held-out figure for a model it
+    trained, nothing for anything else."""
+    import shutil
+
+    from edge.bench.accuracy import known_accuracy
+    from edge.bench.sweep.configs import published
+    from edge.model import read_model_info
+
+    int8 = converted_025["files"]["int8"]["path"]
+    row = next(m for m in published()["models"] if (m["alpha"], m["resolution"]) == (0.25, 128))
+    acc = known_accuracy(int8, read_model_info(int8))
+    assert acc["top1"] == row["quant"]["top1"] and "quantization-aware" in acc["source"]
+    trained = tmp_path / "trained"
+    trained.mkdir()
+    shutil.copy(int8, trained / "m.onnx")
+    (trained / "report.json").write_text(json.dumps(
+        {"evaluation": {"accuracy": 0.875, "photos": 16, "folds": 4}}))
+    acc = known_accuracy(trained / "m.onnx", read_model_info(trained / "m.onnx"))
+    assert acc["top1"] == 87.5 and "16 held-out photos" in acc["source"]
+    random = tmp_path / "random"
+    proc = subprocess.run([str(BIN / "edge-convert"), "--alpha", "0.25", "--resolution", "64",
+                           "-o", random], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    fp32 = next(random.glob("*_fp32.onnx"))
+    assert known_accuracy(fp32, read_model_info(fp32)) is None

@@ -177,7 +177,8 @@ def test_unreadable_and_duplicate_photos_are_warned_and_the_rest_trained(tmp_pat
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "report.json").read_text())
     assert [c["photos"] for c in report["data"]["classes"]] == [3, 2]
-    assert report["data"]["skipped"] == [f"{data / 'food' / 'half.jpg'}: not a readable image"]
+    assert report["data"]["skipped"] == [f"{data / 'food' / 'half.jpg'}: not an image OpenCV can "
+                                           "decode"]
     assert "counted once" in report["data"]["duplicates"][0]
     assert "stray.png" in report["data"]["ignored"][0]
     text = proc.stdout

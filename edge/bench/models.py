@@ -20,6 +20,8 @@ from edge import __version__
 from edge.engines import OrtEngine, open_engine
 from edge.engines.litert import litert_version
 from edge.machine import cpu_features, physical_cores
+from edge.bench.accuracy import known_accuracy
+from edge.bench.sweep.report import plain_log_ticks
 from edge.model import ModelInfo, alpha_text, read_model_info
 from edge.telemetry.metrics import percentiles
 from edge.telemetry.power import EnergyMeter, PowerReader, PowerSample, default_readers
@@ -204,6 +206,7 @@ def _summarise(c: Config, idle: float | None, meter: EnergyMeter) -> dict:
         "threads": c.threads,
         "alpha": c.info.alpha, "resolution": c.info.resolution, "precision": c.info.precision,
         "macs": c.info.macs, "trained": c.info.trained,
+        "accuracy": known_accuracy(c.path, c.info),
         "load_ms": round(c.load_ms, 2), "first_inference_ms": round(c.first_ms, 3),
         "runs": n,
         "latency_ms": {**{k: round(v, 4) for k, v in lat.items()},
@@ -286,15 +289,25 @@ def format_table(report: dict) -> str:
     power = report["power"]
     energy_head = "mJ/inf" + (" (est.)" if power["estimated"] else "")
     header = (f"{'model':<38}{'thr':>4}{'load ms':>9}{'first ms':>10}{'p50 ms':>9}{'p90 ms':>9}"
-              f"{'p99 ms':>9}{'FPS':>9}{'CPU-ms':>8}{energy_head:>15}")
+              f"{'p99 ms':>9}{'FPS':>9}{'CPU-ms':>8}{energy_head:>15}{'top-1':>8}")
     lines += [header, "-" * len(header)]
+    sources: list[str] = []
     for r in report["results"]:
         lat = r["latency_ms"]
         mj = f"{r['energy']['mj_per_inference']:.2f}" if r["energy"] else "-"
+        acc = r.get("accuracy")
+        if acc and acc["source"] not in sources:
+            sources.append(acc["source"])
+        top1 = f"{acc['top1']:.1f}%{'*' * (sources.index(acc['source']) + 1)}" if acc else "?"
         lines.append(f"{r['model'][:37]:<38}{r['threads']:>4}{r['load_ms']:>9.0f}"
                      f"{r['first_inference_ms']:>10.2f}{lat['p50']:>9.3f}{lat['p90']:>9.3f}"
                      f"{lat['p99']:>9.3f}{r['throughput_fps']:>9.1f}"
-                     f"{r['cpu_ms_per_inference']:>8.2f}{mj:>15}")
+                     f"{r['cpu_ms_per_inference']:>8.2f}{mj:>15}{top1:>8}")
+    for i, source in enumerate(sources):
+        lines.append(f"top-1 {'*' * (i + 1)}: {source}")
+    if any(not r.get("accuracy") for r in report["results"]):
+        lines.append("top-1 ?: not known for that model (not a published checkpoint nor "
+                     "trained by edge-train)")
     if power["method"]:
         lines.append(f"energy by {power['method']}"
                      f"{' (ESTIMATED)' if power['estimated'] else ''}")
@@ -326,6 +339,7 @@ def plot(report: dict, target: Path) -> None:
                flierprops={"markersize": 2})
     ax.set_yticks(range(1, len(labels) + 1), labels, fontsize=8)
     ax.set_xscale("log")
+    plain_log_ticks(ax.xaxis)
     ax.set_xlabel("latency per inference (ms, log scale); whiskers p1-p99")
     env = report["environment"]["before"]
     ax.set_title(f"edge-bench on {env['cpu']['model'][:50]}", fontsize=10)
