@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from edge import __version__
+from edge.bench.accuracy import known_accuracy
+from edge.bench.sweep.report import plain_log_ticks
 from edge.engines import OrtEngine, open_engine
 from edge.engines.litert import litert_version
 from edge.machine import cpu_features, physical_cores
-from edge.bench.accuracy import known_accuracy
-from edge.bench.sweep.report import plain_log_ticks
 from edge.model import ModelInfo, alpha_text, read_model_info
 from edge.telemetry.metrics import percentiles
 from edge.telemetry.power import EnergyMeter, PowerReader, PowerSample, default_readers
