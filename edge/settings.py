@@ -48,6 +48,7 @@ class Setting:
     parse: Callable[[str], object] | None = None
     in_file: bool = True  # edge-run: also a key of the TOML config file
     negatable: bool = True  # a bool flag has a --no- form
+    repeat: bool = False  # with many: the flag may be given again, adding to the list
 
     @property
     def flag(self) -> str:
@@ -196,6 +197,8 @@ def add_settings(parser: argparse.ArgumentParser, settings: Iterable[Setting]) -
             kw["type"] = s.parse_text
         if s.const is not None:
             kw.update(nargs="?", const=s.const)
+        if s.repeat:
+            kw["action"] = "extend"
         target.add_argument(*names, **kw)
 
 

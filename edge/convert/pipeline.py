@@ -42,6 +42,7 @@ class ConvertOptions:
     resolution: int | None = None
     classes: int | None = None
     labels: Path | None = None
+    input_range: str | None = None  # "-1..1" | "0..1"; None: the file's (TF-slim's -1..1)
     calibration: Path | None = None
     calibration_samples: int = 100
     calibration_method: str | None = None  # None: the default method (quantize.py)
@@ -160,6 +161,12 @@ def read_labels(path: Path | None, classes: int, background: bool) -> list[str] 
     return labels
 
 
+# what the network was trained to read: TF-slim's (x - 127.5) / 127.5, or x / 255 (MLPerf
+# Tiny's person model, Keras' rescaling); a quantised input says it itself
+INPUT_RANGES = {"-1..1": TF_NORMALISATION,
+                "0..1": {"mean": [0.0, 0.0, 0.0], "std": [255.0, 255.0, 255.0]}}
+
+
 def convert(opts: ConvertOptions, log=print) -> dict:
     """Run the whole conversion; returns the report (also written as report.json)."""
     _validate(opts)
@@ -169,6 +176,8 @@ def convert(opts: ConvertOptions, log=print) -> dict:
     check_memory(spec)
     if weights is None:
         weights = random_weights(spec, opts.seed)
+    if opts.input_range is not None:
+        weights.normalisation = dict(INPUT_RANGES[opts.input_range])
     mode = quantization_mode(opts, weights)  # a --quantization the weights contradict fails
     if opts.mcu and mode is None:
         raise EdgeError(MCU_NEEDS_INT8)

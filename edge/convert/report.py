@@ -116,8 +116,10 @@ def format_report(report: dict) -> str:
         r = ver["result"]
         lines.append(
             f"int8 vs fp32 {r['top1_agree']}/{r['cases']} top-1 agree "
-            f"({100 * r['top1_agreement']:.1f}%), top-5 overlap {100 * r['top5_overlap']:.1f}%, "
-            f"logit cosine mean {r['cosine_mean']:.4f} min {r['cosine_min']:.4f} "
+            f"({100 * r['top1_agreement']:.1f}%), "
+            + (f"top-5 overlap {100 * r['top5_overlap']:.1f}%, "
+               if r["top5_overlap"] is not None else "")
+            + f"logit cosine mean {r['cosine_mean']:.4f} min {r['cosine_min']:.4f} "
             f"({'held-out' if ver['held_out'] else 'calibration'} frames)")
     ref = ver.get("reference") if ver else None
     if ref:

@@ -28,6 +28,10 @@ SETTINGS: tuple[Setting, ...] = (
     S("resolution", int, help="input size in pixels (default 224, or the file's)"),
     S("classes", int, help="classifier outputs (default 1001, or the file's)"),
     S("labels", Path, help="text file, one class name per line"),
+    S("input_range", str, metavar="RANGE", choices=("-1..1", "0..1"),
+      help="the pixel range the network was trained on: -1..1 (TF-slim, timm, Keras "
+           "MobileNet) or 0..1 (pixels / 255, e.g. MLPerf Tiny's float person model); "
+           "default: the file's own when its input is quantised, else -1..1"),
     S("calibration", Path, metavar="DIR_OR_VIDEO",
       help="real frames for int8 calibration: a folder of images or a video file"),
     S("calibration_samples", int, 100, metavar="N", minimum=1, maximum=100_000,

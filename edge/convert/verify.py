@@ -26,7 +26,9 @@ def compare(fp32: Path, int8: Path, cases: list[tuple[str, np.ndarray]]) -> dict
         tb = [i for i, _ in top_k(lb, 5)]
         cos = float(np.dot(la, lb) / (np.linalg.norm(la) * np.linalg.norm(lb) + 1e-12))
         rows.append({"case": name, "fp32_top1": ta[0], "int8_top1": tb[0],
-                     "top1_agree": ta[0] == tb[0], "top5_overlap": len(set(ta) & set(tb)) / 5,
+                     "top1_agree": ta[0] == tb[0],
+                     # with five classes or fewer every top-5 holds them all: nothing to say
+                     "top5_overlap": len(set(ta) & set(tb)) / 5 if la.size > 5 else None,
                      "cosine": round(cos, 6)})
     n = len(rows)
     agree = sum(r["top1_agree"] for r in rows)
@@ -34,7 +36,8 @@ def compare(fp32: Path, int8: Path, cases: list[tuple[str, np.ndarray]]) -> dict
         "cases": n,
         "top1_agree": agree,
         "top1_agreement": agree / n if n else None,
-        "top5_overlap": float(np.mean([r["top5_overlap"] for r in rows])) if n else None,
+        "top5_overlap": float(np.mean([r["top5_overlap"] for r in rows]))
+        if n and rows[0]["top5_overlap"] is not None else None,
         "cosine_mean": float(np.mean([r["cosine"] for r in rows])) if n else None,
         "cosine_min": float(np.min([r["cosine"] for r in rows])) if n else None,
         "per_case": rows,

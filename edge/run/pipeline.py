@@ -25,9 +25,10 @@ import numpy as np
 from edge.errors import SourceError
 from edge.frame import Frame
 from edge.model import ModelInfo
-from edge.postprocess import top_k_softmax_batch
+from edge.postprocess import softmax, top_k_softmax_batch
 from edge.preprocess import DEFAULT_CROP, frame_to_input
 from edge.run.handoff import Captured, Costs, Inferred, Slot, ema
+from edge.run.trigger import Triggers
 from edge.sinks.base import FrameSink, Result, Sink
 from edge.sources.base import Source
 from edge.sources.reconnect import Reconnecting
@@ -64,8 +65,10 @@ class Pipeline:
 
     def __init__(self, source: Source, engine, info: ModelInfo | None,
                  sinks: Sequence[Sink] = (), frame_sinks: Sequence[FrameSink] = (),
-                 options: Options | None = None, monitor: SystemMonitor | None = None) -> None:
+                 options: Options | None = None, monitor: SystemMonitor | None = None,
+                 triggers: Triggers | None = None) -> None:
         self.options = options or Options()
+        self.triggers = triggers
         self.engine, self.info, self.monitor = engine, info, monitor
         self._beat = {"capture": time.monotonic(), "inference": time.monotonic()}
         if source.live and self.options.reconnect:
@@ -181,8 +184,12 @@ class Pipeline:
                        "inference": item.inference_ms, "postprocess": post_ms,
                        "capture_to_result": (now_ns - item.t_capture_ns) / 1e6}
             self.figures.add_latencies(latency)
+            states = None
+            if self.triggers is not None and item.logits is not None:
+                states = self.triggers.update(softmax(item.logits))
             result = Result(item.seq, item.name, item.t_source_ns, top, latency,
-                            self.info.trained if self.info else True, self._display_frame)
+                            self.info.trained if self.info else True, self._display_frame,
+                            states)
             self.latest = result
             for sink in self._active_sinks:
                 try:
@@ -374,7 +381,8 @@ class Pipeline:
             sinks={s.name: f for s in [*self.sinks, *self.frame_sinks]
                    if (f := s.figures()) is not None},
             rss_mb=round(rss_mb() or 0.0, 1), rss_peak_mb=round(rss_peak_mb(), 1),
-            thermal=thermal, energy=energy)
+            thermal=thermal, energy=energy,
+            triggers=self.triggers.snapshot() if self.triggers is not None else None)
 
     def summary(self) -> RunStats:
         """The run's figures at its end, with why it ended and what was skipped."""

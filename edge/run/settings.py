@@ -17,6 +17,7 @@ DEFAULT_CONFIG = Path("/etc/edge/edge.toml")
 S = Setting
 SOURCE, SERVICE = "source (one of)", "configuration and service"
 MANY = "many devices: MQTT (Home Assistant) and Prometheus"
+TRIGGER = "triggers: a class as an on/off state (a person trigger)"
 WEB = "web page and /metrics: access and limits (see README, Security)"
 SETTINGS: tuple[Setting, ...] = (
     S("camera", str, group=SOURCE, metavar="SPEC",
@@ -97,6 +98,23 @@ SETTINGS: tuple[Setting, ...] = (
       help="open connections at once (default 64; lowered to fit the open-file limit)"),
     S("http_timeout", float, 10.0, group=WEB, metavar="S", minimum=1, maximum=300,
       help="a request must arrive, and every write drain, within S seconds (default 10)"),
+    S("trigger", str, group=TRIGGER, metavar="LABEL", many=True, repeat=True,
+      help="turn a class into an on/off state (e.g. person): an MQTT event and a Home "
+           "Assistant binary_sensor on each change, a results-log field, /stats and /metrics "
+           "(repeatable, or comma-separated)"),
+    S("trigger_threshold", float, 0.5, group=TRIGGER, metavar="P", minimum=0, above=True,
+      maximum=1, help="the class probability at which a trigger counts a frame as on "
+                      "(default 0.5)"),
+    S("trigger_on", int, 2, group=TRIGGER, metavar="N", minimum=1, maximum=10_000,
+      help="frames in a row at or above the threshold to switch on (default 2)"),
+    S("trigger_off", int, 8, group=TRIGGER, metavar="N", minimum=1, maximum=10_000,
+      help="frames in a row below it to switch off (default 8)"),
+    S("trigger_snapshot", Path, group=TRIGGER, metavar="DIR",
+      help="save the frame that switched a trigger on as a JPEG in DIR"),
+    S("trigger_snapshot_keep", int, 100, group=TRIGGER, metavar="N", minimum=1,
+      maximum=100_000, help="keep at most N snapshots, the oldest removed (default 100)"),
+    S("trigger_snapshot_mb", float, 50.0, group=TRIGGER, metavar="MB", minimum=0, above=True,
+      maximum=100_000, help="and at most MB megabytes of them (default 50)"),
     S("mqtt", str, group=MANY, metavar="URL",
       help="publish results and health to a broker: mqtt://[user@]host[:port] or mqtts://... "
            "(password from --mqtt-password-file or $EDGE_MQTT_PASSWORD)"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,7 +55,7 @@ def mqtt_options(args: argparse.Namespace, model: str | None = None):
         node=args.mqtt_node or socket.gethostname(), rate=args.mqtt_rate,
         stats_interval=args.mqtt_stats_interval, snapshot=args.mqtt_snapshot,
         ca_file=args.mqtt_ca, discovery_prefix=args.mqtt_ha_prefix if args.mqtt_ha else None,
-        hold_s=args.mqtt_hold, model=model)
+        hold_s=args.mqtt_hold, model=model, triggers=tuple(args.trigger or ()))
 
 
 def secret_files(args: argparse.Namespace) -> dict[str, Path | None]:
@@ -174,7 +175,22 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
         if not info.trained:
             notes.append(f"WARNING: {model} is UNTRAINED (random weights): its "
                          "predictions mean nothing")
+    triggers = None
+    if args.trigger:
+        if info is None:
+            raise EdgeError("--trigger needs a model (not --no-infer)")
+        from edge.run.trigger import Triggers
+
+        triggers = Triggers(args.trigger, info.labels, args.trigger_threshold, args.trigger_on,
+                            args.trigger_off)
+    elif args.trigger_snapshot is not None:
+        raise EdgeError("--trigger-snapshot needs --trigger LABEL")
     sinks, frame_sinks = [], []
+    if args.trigger_snapshot is not None:
+        from edge.sinks.snapshots import TriggerSnapshots
+
+        sinks.append(TriggerSnapshots(args.trigger_snapshot, args.trigger_snapshot_keep,
+                                      int(args.trigger_snapshot_mb * 1e6)))
     if args.results is not None:
         from edge.sinks.results_log import JsonlSink
 
@@ -195,7 +211,10 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
     if args.mqtt is not None:
         from edge.sinks.mqtt import MqttSink
 
-        mqtt = MqttSink(mqtt_options(args, info.name if info else None))
+        options = mqtt_options(args, info.name if info else None)
+        if triggers is not None:  # as the model spells them
+            options = replace(options, triggers=tuple(triggers.labels))
+        mqtt = MqttSink(options)
         mqtt.connect()  # bad credentials or an untrusted certificate fail here
         sinks.append(mqtt)
         notes.append(f"MQTT to {mqtt.options.broker.url} as {args.mqtt_prefix}/"
@@ -222,4 +241,5 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
     options = Options(crop=args.crop, top_k=args.top_k, fps_cap=args.fps_cap,
                       max_frames=args.max_frames, duration=args.duration,
                       reconnect_max_s=args.reconnect_max)
-    return Pipeline(source, engine, info, sinks, frame_sinks, options, monitor), notes
+    return Pipeline(source, engine, info, sinks, frame_sinks, options, monitor,
+                    triggers), notes

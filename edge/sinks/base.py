@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from edge.frame import Frame
+from edge.run.trigger import TriggerState
 from edge.telemetry.figures import RunStats
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class Result:
     latency_ms: dict[str, float]
     trained: bool = True
     frame: Frame | None = field(default=None, repr=False)  # the newest frame, for display
+    triggers: dict[str, TriggerState] | None = None  # --trigger: each one's state now
 
     def to_dict(self) -> dict:
         return {
@@ -34,7 +36,13 @@ class Result:
             "top": [{"index": i, "label": label, "score": round(p, 6)} for i, label, p in self.top],
             "latency_ms": {k: round(v, 3) for k, v in self.latency_ms.items()},
             **({} if self.trained else {"untrained": True}),
+            **({"triggers": {k: s.to_dict() for k, s in self.triggers.items()}}
+               if self.triggers else {}),
         }
+
+    def switched(self) -> list[TriggerState]:
+        """The triggers this result switched on or off."""
+        return [s for s in (self.triggers or {}).values() if s.changed]
 
 
 class PipelineView(Protocol):

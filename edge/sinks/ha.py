@@ -21,6 +21,7 @@ class Topics:
 
     prefix: str
     node: str
+    triggers: tuple[str, ...] = ()  # --trigger labels: one ON/OFF topic each
 
     def _topic(self, leaf: str) -> str:
         return f"{self.prefix}/{self.node}/{leaf}"
@@ -45,9 +46,19 @@ class Topics:
     def snapshot(self) -> str:
         return self._topic("snapshot")
 
+    def trigger(self, label: str) -> str:
+        """A trigger's state, ``ON`` or ``OFF`` (retained)."""
+        return self._topic(f"trigger/{slug(label)}")
+
     def retained(self) -> list[str]:
         """Every topic the node may leave a retained message on."""
-        return [self.availability, self.event, self.stats, self.snapshot]
+        return [self.availability, self.event, self.stats, self.snapshot,
+                *map(self.trigger, self.triggers)]
+
+
+def slug(label: str) -> str:
+    """A label in the characters topics and unique ids allow: ``person``, ``tabby_cat``."""
+    return re.sub(r"[^a-z0-9_-]", "_", label.strip().lower())[:64] or "_"
 
 
 def object_id(node: str) -> str:
@@ -98,6 +109,10 @@ def discovery(topics: Topics, snapshot: bool, model: str | None = None) -> dict:
         entity("throttled", "binary_sensor", "Throttled", state_topic=topics.stats,
                value_template=_THROTTLED, device_class="problem", **diagnostic),
     ])
+    for label in topics.triggers:  # "is someone there": occupancy, on and off
+        entities.update([entity(f"trigger_{slug(label)}", "binary_sensor", label.capitalize(),
+                                state_topic=topics.trigger(label), payload_on="ON",
+                                payload_off="OFF", device_class="occupancy")])
     if snapshot:
         entities.update([entity("snapshot", "image", "Snapshot", image_topic=topics.snapshot,
                                 content_type="image/jpeg")])

@@ -141,6 +141,7 @@ class MqttSink(Sink):
         self._next_state = 0.0
         # the newest of each, re-sent on reconnect (payload bytes)
         self._event: bytes | None = None
+        self._trigger_states: dict[str, bytes] = {}  # label -> the retained ON or OFF
         self._stats: bytes | None = None
         self._snapshot: bytes | None = None
         self._snapshot_frame = None
@@ -272,6 +273,9 @@ class MqttSink(Sink):
                                (topics.stats, self._stats)):
             if payload is not None:
                 self._publish(topic, payload, qos=1, retain=True)
+        for label in topics.triggers:  # off until a trigger says otherwise
+            self._publish(topics.trigger(label), self._trigger_states.get(label, b"OFF"),
+                          qos=1, retain=True)
         self._stats_now = True  # fresh stats now, not in a minute
         self._wake.set()
 
@@ -293,6 +297,10 @@ class MqttSink(Sink):
     def handle(self, result: Result) -> None:
         now = time.monotonic()
         self._results += 1
+        for state in result.switched():
+            payload = b"ON" if state.on else b"OFF"
+            self._trigger_states[state.label] = payload
+            self._publish(self.topics.trigger(state.label), payload, qos=1, retain=True)
         if self._results == 1:  # the first figures worth sending
             self._stats_now = True
             self._wake.set()

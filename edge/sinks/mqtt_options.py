@@ -87,6 +87,7 @@ class MqttOptions:
     hold_s: float = 1.0  # a new top-1 label must lead this long before it is an event
     keepalive: int = 30  # a silent node is declared offline after 1.5x this
     model: str | None = None  # shown in Home Assistant's device page
+    triggers: tuple[str, ...] = ()  # --trigger labels, as the model names them
 
     def __post_init__(self) -> None:
         _check_topic_part("--mqtt-prefix", self.prefix, slash=True)
@@ -104,4 +105,4 @@ class MqttOptions:
 
     @property
     def topics(self) -> Topics:
-        return Topics(self.prefix, self.node)
+        return Topics(self.prefix, self.node, self.triggers)

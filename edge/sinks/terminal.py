@@ -56,6 +56,12 @@ class TerminalSink(Sink):
                 self._view.stop()
 
     def _write(self, result: Result) -> None:
+        for state in result.switched():  # a trigger's change is always worth a line
+            self.stream.write(("\n" if self.tty and not self.every else "") +
+                              f"trigger {state.label}: {'ON' if state.on else 'OFF'} at "
+                              f"{result.name or f'frame {result.seq}'} "
+                              f"(score {state.score:.2f})\n")
+            self._width = 0
         if self.every:
             self.stream.write(result_line(result) + "\n")
             self.stream.flush()
@@ -108,6 +114,9 @@ def format_summary(summary: RunStats) -> str:
         lines.append(f"recorded          {recorder['written']} frames in {recorder['folder']}"
                      + (f", {recorder['dropped']} not recorded (the disk or the encoder could "
                         "not keep up)" if recorder["dropped"] else ""))
+    for label, t in (summary.triggers or {}).items():
+        lines.append(f"trigger           {label}: {'ON' if t['on'] else 'off'} at the end, "
+                     f"switched {t['changes']} times")
     lines += _system_lines(summary)
     if summary.skipped_names:
         lines.append("skipped           " + ", ".join(summary.skipped_names[:10]))

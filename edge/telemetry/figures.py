@@ -118,6 +118,7 @@ class RunStats:
     end: str | None = None
     skipped_names: list[str] | None = None
     error: str | None = None
+    triggers: dict[str, dict] | None = None  # --trigger: label -> on, score, changes
 
     @property
     def frames(self) -> Frames:
@@ -161,6 +162,8 @@ class RunStats:
         if self.energy is not None:
             out["energy"] = self.energy.to_dict()
         out["rss_peak_mb"] = self.rss_peak_mb
+        if self.triggers is not None:
+            out["triggers"] = self.triggers
         if self.end is not None:
             out["end"] = self.end
             out["skipped_names"] = list(self.skipped_names or [])

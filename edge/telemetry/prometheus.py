@@ -73,6 +73,18 @@ class PipelineCollector:
                 frames.add_metric([kind], recorder[kind])
             yield frames
         yield from _web(s.sinks)
+        if s.triggers:
+            on = GaugeMetricFamily("edge_trigger_on", "1 while the trigger (--trigger) is on",
+                                   labels=["label"])
+            changes = CounterMetricFamily("edge_trigger_changes", "Times the trigger switched "
+                                          "on or off", labels=["label"])
+            score = GaugeMetricFamily("edge_trigger_score", "The trigger class's probability "
+                                      "on the newest frame", labels=["label"])
+            for label, t in s.triggers.items():
+                on.add_metric([label], 1.0 if t["on"] else 0.0)
+                changes.add_metric([label], t["changes"])
+                score.add_metric([label], t["score"])
+            yield from (on, changes, score)
 
 
 def _system(s: RunStats):

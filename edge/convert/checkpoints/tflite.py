@@ -37,6 +37,8 @@ def load_tflite(path: Path, data: bytes) -> Weights:
         input_tensor = graph.Tensors(graph.Inputs(0))
         input_shape = tuple(int(d) for d in input_tensor.ShapeAsNumpy())
         quantised = any(w.scale is not None for _, w, _ in layers)
+        normalisation = input_normalisation(
+            raw_tensor(model, graph, graph.Inputs(0), origin, data=False))
     except EdgeError:
         raise
     except Exception as exc:
@@ -73,4 +75,19 @@ def load_tflite(path: Path, data: bytes) -> Weights:
                         "float TFLite model"},
         quantization=read_quantization(model, graph, ops, layer_ops, origin) if quantised
         else None,
+        **({"normalisation": normalisation} if normalisation else {}),
     )
+
+
+def input_normalisation(tensor) -> dict | None:
+    """The (pixel - mean) / std a quantised input stands for, when it is not TF-slim's
+    [-1, 1] (MLPerf Tiny's person model reads pixel / 255: scale 1/255, zero point -128 on an
+    int8 input); None for a float input or TF-slim's 1/128 around 128, which the float graph
+    keeps as (x - 127.5) / 127.5 (half a grey level, as TF-slim trained it)."""
+    if tensor.scale is None or tensor.scale.size != 1:
+        return None
+    zero = float(tensor.zero_point[0]) + (128.0 if tensor.dtype == np.int8 else 0.0)
+    std = 1.0 / float(tensor.scale[0])
+    if abs(zero - 127.5) <= 1.0 and abs(std - 127.5) <= 0.02 * 127.5:
+        return None
+    return {"mean": [zero] * 3, "std": [std] * 3}
