@@ -98,6 +98,11 @@ SETTINGS: tuple[Setting, ...] = (
       help="open connections at once (default 64; lowered to fit the open-file limit)"),
     S("http_timeout", float, 10.0, group=WEB, metavar="S", minimum=1, maximum=300,
       help="a request must arrive, and every write drain, within S seconds (default 10)"),
+    S("collect", Path, metavar="DATA",
+      help="save frames into DATA/<class>/ for edge-train: a button per class on the page "
+           "(--http) and a key per class in the terminal"),
+    S("collect_class", str, metavar="NAME", many=True, repeat=True,
+      help="with --collect: make this class's folder (repeatable, or comma-separated)"),
     S("trigger", str, group=TRIGGER, metavar="LABEL", many=True, repeat=True,
       help="turn a class into an on/off state (e.g. person): an MQTT event and a Home "
            "Assistant binary_sensor on each change, a results-log field, /stats and /metrics "

@@ -76,7 +76,7 @@ def web_config(args: argparse.Namespace):
                      max_connections=args.http_max_connections, timeout_s=args.http_timeout)
 
 
-def web_sinks(cfg: WebConfig) -> tuple[list, list[str]]:
+def web_sinks(cfg: WebConfig, collect=None) -> tuple[list, list[str]]:
     """The --http and --metrics sinks, listening (a busy port fails here), and their notes:
     where they serve, and the warnings of an unprotected listener."""
     from edge.sinks.metrics import MetricsSink
@@ -92,7 +92,8 @@ def web_sinks(cfg: WebConfig) -> tuple[list, list[str]]:
         if value is None:
             continue
         bounds, note = limits(cfg, flag)
-        sink = kind(*parse_bind(value, flag), bounds, web.credentials, web.tls)
+        extra = {"collect": collect} if kind is HttpSink and collect is not None else {}
+        sink = kind(*parse_bind(value, flag), bounds, web.credentials, web.tls, **extra)
         sinks.append(sink)
         what = "web page" if flag == "--http" else "metrics"
         guard = " (password required)" if web.credentials.basic else \
@@ -204,8 +205,21 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
         if recorder.folder != args.record:
             notes.append(f"{args.record} already holds a recording: recording into "
                          f"{recorder.folder}")
+    collect = None
+    if args.collect is not None:
+        from edge.sinks.collect import CollectSink
+
+        keys = sys.stdin if sys.stdin is not None and sys.stdin.isatty() else None
+        collect = CollectSink(args.collect, args.collect_class, keys_from=keys)
+        sinks.append(collect)
+        if keys is None and args.http is None:
+            raise EdgeError("--collect needs --http (buttons on the page) or a terminal "
+                            "(a key per class)")
+    elif args.collect_class:
+        raise EdgeError("--collect-class needs --collect DATA")
     if args.http is not None or args.metrics is not None:
-        web, web_notes = web_sinks(web_config(args))  # listening now: a busy port fails here
+        # listening now: a busy port fails here
+        web, web_notes = web_sinks(web_config(args), collect)
         sinks += web
         notes += web_notes
     if args.mqtt is not None:

@@ -22,7 +22,7 @@ class HttpSink(Sink):
 
     def __init__(self, host: str = "127.0.0.1", port: int = 8080, limits: Limits | None = None,
                  credentials: Credentials | None = None,
-                 tls: ssl.SSLContext | None = None) -> None:
+                 tls: ssl.SSLContext | None = None, collect=None) -> None:
         self._cond = threading.Condition()
         self._result: Result | None = None
         self._wanted = 0  # viewers and waiting snapshots: encode only while > 0
@@ -32,7 +32,7 @@ class HttpSink(Sink):
         self._failed: str | None = None
         self.page = LivePage(host, port, limits or Limits(), credentials, tls,
                              stats=self.stats, metrics=lambda: self._metrics(),
-                             want=self._want, current=self._current)
+                             want=self._want, current=self._current, collect=collect)
         self.server = self.page.server
         self.address = self.server.address
         self._encoder = guarded_thread(self, self._encode_loop, "http-encoder")

@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 import ssl
+import urllib.parse
 from collections.abc import Callable
 from importlib import resources
 
@@ -100,17 +101,21 @@ class LivePage:
     def __init__(self, host: str, port: int, limits: Limits, credentials: Credentials | None,
                  tls: ssl.SSLContext | None, *, stats: Callable[[bool], dict],
                  metrics: Callable[[], tuple[bytes, str]], want: Callable[[int], None],
-                 current: Callable[[], int]) -> None:
+                 current: Callable[[], int], collect=None) -> None:
         self._stats, self._metrics, self._want, self._current = stats, metrics, want, current
+        self._collect = collect  # --collect: a CollectSink (save(label), classes())
         self._hub = FrameHub()
         self._page = resources.files("edge.web").joinpath("page.html").read_bytes()
         self._page_headers = {"Content-Security-Policy": page_policy(self._page)}
         routes = {"/": self._serve_page, "/index.html": self._serve_page,
                   "/stats": self._serve_stats, "/snapshot.jpg": self._serve_snapshot,
                   "/stream.mjpg": self._serve_stream, "/metrics": self._serve_metrics}
+        if collect is not None:
+            routes["/collect"] = self._serve_collect
         self.server = WebServer(host, port, routes, flag="--http", limits=limits,
                                 credentials=credentials, bearer_paths=frozenset({"/metrics"}),
-                                tls=tls, name="http")
+                                tls=tls, name="http",
+                                post_paths=frozenset({"/collect"} if collect else ()))
 
     def publish(self, seq: int, jpeg: bytes | None, result: dict | None) -> None:
         """Hand a new frame, and the result drawn on it, to every viewer (thread-safe); None:
@@ -135,6 +140,23 @@ class LivePage:
         # spares sorting the whole run's latencies on the server's event loop each time
         recent = request.target.partition("?")[2] == "recent"
         return Response(200, json.dumps(self._stats(not recent)).encode(), "application/json")
+
+    async def _serve_collect(self, request: Request) -> Response:
+        """GET: the classes and their photo counts; POST ?label=NAME: save the newest frame
+        into NAME's folder (made if new)."""
+        if request.method == "POST":
+            query = urllib.parse.parse_qs(request.target.partition("?")[2])
+            label = (query.get("label") or [""])[0]
+            try:  # a JPEG written to disk: off the event loop
+                path = await asyncio.to_thread(self._collect.save, label)
+            except EdgeError as exc:
+                return text(400, str(exc))
+            body = {"saved": path.name, "label": label}
+        else:
+            body = {}
+        body["classes"] = await asyncio.to_thread(self._collect.classes)
+        return Response(200, json.dumps(body).encode(), "application/json",
+                        {"Cache-Control": "no-store"})
 
     async def _serve_metrics(self, _request: Request) -> Response:
         body, ctype = self._metrics()

@@ -80,8 +80,11 @@ class WebServer:
     def __init__(self, host: str, port: int, routes: dict[str, Handler], *, flag: str,
                  limits: Limits = Limits(), credentials: Credentials | None = None,
                  bearer_paths: frozenset[str] = frozenset(), tls: ssl.SSLContext | None = None,
-                 name: str = "http") -> None:
+                 name: str = "http", post_paths: frozenset[str] = frozenset()) -> None:
         self.routes, self.limits, self.tls, self.name = routes, limits, tls, name
+        # actions (no body): POST only here, and only with X-Edge-Action, which a page from
+        # another site cannot send without a preflight this server never grants
+        self.post_paths = post_paths
         self.credentials = credentials if credentials is not None and credentials.any else None
         self.bearer_paths = bearer_paths
         self._backoff = Backoff()
@@ -311,8 +314,11 @@ class WebServer:
         """Answer one request; True when the connection stays open for the next."""
         self.counts["requests"] += 1
         head_only = request.method == "HEAD"
-        if request.method not in ("GET", "HEAD"):
+        action = request.method == "POST" and request.path in self.post_paths
+        if request.method not in ("GET", "HEAD") and not action:
             answer: Response | Stream = text(405, "only GET and HEAD", Allow="GET, HEAD")
+        elif action and "x-edge-action" not in request.headers:
+            answer = text(403, "an action needs the X-Edge-Action header (the page sends it)")
         elif (denied := self._authorize(request)) is not None:
             answer = denied
         elif (handler := self.routes.get(request.path)) is None:
