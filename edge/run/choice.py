@@ -64,6 +64,9 @@ def faithful(builds: dict[str, tuple[Path, ModelInfo]]) -> str:
 
 def describe(name: str, info: ModelInfo) -> str:
     """What a build is, in words."""
+    if info.weights.get("kind") == "edge-train":
+        return ("int8 on LiteRT" if name == LITERT else name) + \
+            " with edge-train's head (your classes)"
     if name == LITERT:
         return "int8 on LiteRT"
     if (info.quantization or {}).get("mode") == "keep":
