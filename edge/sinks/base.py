@@ -27,6 +27,7 @@ class Result:
     latency_ms: dict[str, float]
     trained: bool = True
     frame: Frame | None = field(default=None, repr=False)  # the newest frame, for display
+    gated: bool = False  # the motion gate carried the last answer over: no inference ran
 
     def to_dict(self) -> dict:
         return {
@@ -34,6 +35,7 @@ class Result:
             "top": [{"index": i, "label": label, "score": round(p, 6)} for i, label, p in self.top],
             "latency_ms": {k: round(v, 3) for k, v in self.latency_ms.items()},
             **({} if self.trained else {"untrained": True}),
+            **({"gated": True} if self.gated else {}),
         }
 
 
