@@ -94,17 +94,19 @@ class Verdict:
 
 
 @functools.lru_cache(maxsize=8)
-def _layout(h: int, w: int, grid: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Cell row and column bounds of an HxW frame, and each cell's pixel count."""
+def _layout(h: int, w: int, grid: int) -> tuple[np.ndarray, tuple[int, int], np.ndarray]:
+    """For an HxW frame: where the cell corners are in its flattened (H+1)x(W+1) integral
+    image, the grid's shape, and each cell's pixel count."""
     rows = (np.arange(min(grid, h) + 1) * h) // min(grid, h)
     cols = (np.arange(min(grid, w) + 1) * w) // min(grid, w)
-    return rows, cols, np.outer(np.diff(rows), np.diff(cols))
+    corners = (rows[:, np.newaxis] * (w + 1) + cols[np.newaxis, :]).ravel()
+    return corners, (len(rows), len(cols)), np.outer(np.diff(rows), np.diff(cols))
 
 
 def cells(image: np.ndarray, grid: int = GRID) -> np.ndarray:
     """The rounded mean grey of each cell, int64 [gh, gw] (gh = min(grid, H), likewise gw)
     of an HxWx3 RGB (or HxW / HxWx1 grey) uint8 image; a leading batch axis of 1 is allowed.
-    Block sums come from OpenCV's integral image (exact integers, a few times faster than
+    Block sums come from OpenCV's integral image (exact integers, several times faster than
     numpy's reduceat)."""
     img = image[0] if image.ndim == 4 else image
     if img.ndim == 3 and img.shape[2] == 1:
@@ -112,11 +114,11 @@ def cells(image: np.ndarray, grid: int = GRID) -> np.ndarray:
     channels = 1 if img.ndim == 2 else img.shape[2]
     if channels not in (1, 3) or img.dtype != np.uint8:
         raise ValueError(f"expected uint8 RGB or grey pixels, got {image.shape} {image.dtype}")
-    rows, cols, n = _layout(img.shape[0], img.shape[1], grid)
-    corners = cv2.integral(img, sdepth=cv2.CV_32S)[np.ix_(rows, cols)]
-    sums = corners[1:, 1:] - corners[:-1, 1:] - corners[1:, :-1] + corners[:-1, :-1]
-    weighted = sums.reshape(*n.shape, channels).astype(np.int64) @ \
-        np.array(LUMA if channels == 3 else (256,), np.int64)
+    corners, shape, n = _layout(img.shape[0], img.shape[1], grid)
+    c = cv2.integral(img, sdepth=cv2.CV_32S).reshape(-1, channels).take(corners, axis=0)
+    c = c.reshape(*shape, channels).astype(np.int64)
+    sums = c[1:, 1:] - c[:-1, 1:] - c[1:, :-1] + c[:-1, :-1]
+    weighted = sums @ np.array(LUMA if channels == 3 else (256,), np.int64)
     return (weighted + 128 * n) // (256 * n)
 
 
