@@ -22,7 +22,8 @@ MAX_THREADS = 128  # inference threads; more only costs context switches on any 
 class Setting:
     """One setting.
 
-    ``minimum``/``maximum`` bound numbers (``above``: strictly greater than the minimum);
+    ``minimum``/``maximum`` bound numbers (``above``: strictly greater than the minimum,
+    ``below``: strictly less than the maximum);
     ``const`` makes the flag's value optional (``--picamera`` means 0, ``--json`` means print);
     ``in_file`` False: the flag is about one invocation (``--check-config``), not a key of the
     config file; ``many``: a comma-separated list (``--threads 1,2``); ``positional``: an
@@ -41,6 +42,7 @@ class Setting:
     minimum: float | None = None
     above: bool = False
     maximum: float | None = None
+    below: bool = False
     const: object = None
     many: bool = False
     positional: bool = False
@@ -66,8 +68,10 @@ class Setting:
                                          else value < self.minimum):
             raise ValueError(f"must be {'>' if self.above else '>='} {self.minimum:g}, "
                              f"got {value:g}")
-        if self.maximum is not None and value > self.maximum:
-            raise ValueError(f"must be <= {self.maximum:g}, got {value:g}")
+        if self.maximum is not None and (value >= self.maximum if self.below
+                                         else value > self.maximum):
+            raise ValueError(f"must be {'<' if self.below else '<='} {self.maximum:g}, "
+                             f"got {value:g}")
         if self.choices and value not in self.choices:
             raise ValueError(f"expected one of {', '.join(self.choices)}, got {value!r}")
         return value

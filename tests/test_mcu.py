@@ -53,7 +53,7 @@ def test_cli_writes_tflite_bundle_and_report(mcu_025):
     name = "mobilenet_v1_0.25_128_int8"
     assert (out / f"{name}.tflite").is_file()
     assert sorted(p.name for p in (out / f"{name}_mcu").iterdir()) == [
-        "model_data.cc", "model_data.h", "model_ops.h"]
+        "edge_motion.c", "edge_motion.h", "model_data.cc", "model_data.h", "model_ops.h"]
     assert mcu["arena_measured"] and mcu["measured"]["arena_bytes"] == mcu["arena_bytes"]
     assert mcu["flash_bytes"] == len(mcu_025["tflite"])
     assert mcu["tflite"]["ops"] == ["CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "FULLY_CONNECTED"]
@@ -177,6 +177,8 @@ def test_c_bundle_compiles_for_cortex_m4_and_m7(mcu_025, tmp_path):
         assert int(size.group(1), 16) == len(mcu_025["tflite"]) + 1  # + the literal's zero
         assert 0 < rodata - len(mcu_025["tflite"]) <= 32  # + the size variable, alignment
         assert mcu_025["mcu"]["compiled"]["cpus"][cpu]["rodata_bytes"] == rodata
+        # the motion gate's C (tests/test_motion_c.py checks it against the Python gate)
+        assert mcu_025["mcu"]["compiled"]["cpus"][cpu]["motion_text_bytes"] > 0
 
 
 # TFLM's own sources are on neither PyPI nor Debian: these run where EDGE_TFLM_SOURCES names a

@@ -27,14 +27,15 @@ LABELS = DATA / "person" / "labels.txt"
 
 
 def probs(person: float) -> np.ndarray:
-    return np.array([1.0 - person, person])
+    """Logits whose softmax is (1 - person, person)."""
+    return np.log(np.array([1.0 - person, person]))
 
 
 def test_hysteresis_frame_by_frame():
     """On after 2 frames in a row at or above 0.5, off after 3 below it; one odd frame
     either way changes nothing."""
     t = Triggers(["person"], ["notperson", "person"], threshold=0.5, frames_on=2, frames_off=3)
-    scores = [0.1, 0.9, 0.2, 0.6, 0.5, 0.9, 0.1, 0.2, 0.7, 0.1, 0.1, 0.1, 0.9]
+    scores = [0.1, 0.9, 0.2, 0.6, 0.55, 0.9, 0.1, 0.2, 0.7, 0.1, 0.1, 0.1, 0.9]
     states = [t.update(probs(s))["person"] for s in scores]
     assert [s.on for s in states] == [False, False, False, False, True, True, True, True, True,
                                       True, True, False, False]

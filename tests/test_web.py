@@ -89,9 +89,9 @@ def test_prometheus_metrics(server):
     frames = {s.labels["kind"]: s.value for s in families["edge_frames"].samples
               if s.name == "edge_frames_total"}
     assert frames["processed"] >= 1 and set(frames) == {"captured", "processed", "dropped",
-                                                        "skipped"}
+                                                        "skipped", "gated"}
     fps = {s.labels["kind"] for s in families["edge_frames_per_second"].samples}
-    assert fps == {"capture", "inference", "dropped"}
+    assert fps == {"capture", "inference", "dropped", "gated"}
     latency = families["edge_latency_seconds"]
     assert latency.type == "summary"
     stages = {s.labels["stage"] for s in latency.samples}

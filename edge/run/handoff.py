@@ -24,7 +24,8 @@ class Captured:
 @dataclass(frozen=True, slots=True)
 class Inferred:
     """Inference -> reporting. No pixels: a backlog of full frames could take hundreds of MB;
-    display sinks get the newest frame instead. ``logits`` is None when only capturing."""
+    display sinks get the newest frame instead. ``logits`` is None when only capturing;
+    ``gated``: the motion gate carried the last answer over (no inference ran)."""
 
     seq: int
     name: str
@@ -34,6 +35,7 @@ class Inferred:
     wait_ms: float
     preprocess_ms: float
     inference_ms: float
+    gated: bool = False
 
 
 class Slot:

@@ -25,7 +25,8 @@ import numpy as np
 from edge.errors import SourceError
 from edge.frame import Frame
 from edge.model import ModelInfo
-from edge.postprocess import softmax, top_k_softmax_batch
+from edge.motion import GateParams, MotionGate
+from edge.postprocess import top_k_softmax_batch
 from edge.preprocess import DEFAULT_CROP, frame_to_input
 from edge.run.handoff import Captured, Costs, Inferred, Slot, ema
 from edge.run.trigger import Triggers
@@ -55,6 +56,7 @@ class Options:
     open_timeout_s: float = 30.0  # a source that neither opens nor fails in this time is stuck
     stop_timeout_s: float = 6.0  # longer than any read timeout (OpenCV streams: 5 s)
     sink_patience_s: float = 5.0  # at shutdown, how long sinks may go without progress
+    motion: GateParams | None = None  # --motion-gate: infer only when the scene changed
 
 
 class Pipeline:
@@ -93,6 +95,8 @@ class Pipeline:
         self._reporter: threading.Thread | None = None
         self._active_sinks: list[Sink] = []
         self._cost = Costs()
+        self._gate = MotionGate(self.options.motion) if self.options.motion else None
+        self._gate_answer: np.ndarray | None = None  # the logits a gated frame carries over
 
     # -- capture thread: the only one that touches the source ----------------------------
     def _beat_capture(self) -> None:
@@ -183,13 +187,13 @@ class Pipeline:
             latency = {"capture_wait": item.wait_ms, "preprocess": item.preprocess_ms,
                        "inference": item.inference_ms, "postprocess": post_ms,
                        "capture_to_result": (now_ns - item.t_capture_ns) / 1e6}
+            if item.gated:  # carried over: no inference ran
+                del latency["inference"]
             self.figures.add_latencies(latency)
-            states = None
-            if self.triggers is not None and item.logits is not None:
-                states = self.triggers.update(softmax(item.logits))
+            states = self.triggers.update(item.logits) if self.triggers else None
             result = Result(item.seq, item.name, item.t_source_ns, top, latency,
                             self.info.trained if self.info else True, self._display_frame,
-                            states)
+                            states, item.gated)
             self.latest = result
             for sink in self._active_sinks:
                 try:
@@ -275,24 +279,29 @@ class Pipeline:
     def _process(self, item: Captured, wait_ms: float) -> None:
         self.figures.infer_rate.tick()
         frame, tensor, pre_ms = item.frame, item.tensor, item.preprocess_ms
-        logits, infer_ms = None, 0.0
+        logits, infer_ms, gated = None, 0.0, False
         if self.engine is not None and self.info is not None:  # else --no-infer: capture only
             if tensor is None:
                 t0 = time.perf_counter()
                 tensor = frame_to_input(frame, self.info.resolution, self.options.crop)
                 pre_ms = (time.perf_counter() - t0) * 1e3
                 self._cost.preprocess = ema(self._cost.preprocess, pre_ms)
-            t1 = time.perf_counter()
-            logits = self.engine.run(tensor)
-            infer_ms = (time.perf_counter() - t1) * 1e3
-            self._cost.inference = ema(self._cost.inference, infer_ms)
+            if self._gate is not None and not self._gate.check(tensor, frame.t_source_ns).infer:
+                logits, gated = self._gate_answer, True  # the last answer stands
+                self.figures.count_gated()
+            else:
+                t1 = time.perf_counter()
+                logits = self._gate_answer = self.engine.run(tensor)
+                infer_ms = (time.perf_counter() - t1) * 1e3
+                self._cost.inference = ema(self._cost.inference, infer_ms)
         self._display_frame = frame
         if self._results.qsize() >= MAX_WAITING_RESULTS:  # never stall inference for sinks
             self.figures.report_dropped += 1
         else:
             self._enqueued += 1
             self._results.put(Inferred(frame.seq, frame.name, frame.t_source_ns,
-                                       frame.t_capture_ns, logits, wait_ms, pre_ms, infer_ms))
+                                       frame.t_capture_ns, logits, wait_ms, pre_ms, infer_ms,
+                                       gated))
 
     def _shutdown(self) -> None:
         """Stop the threads in order; each closes only what it owns."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edge.motion import DEFAULT_AREA, DEFAULT_LEVEL, DEFAULT_REFRESH_S
 from edge.settings import Setting, json_setting, threads_setting
 
 SOURCES = ("camera", "picamera", "replay", "synthetic")
@@ -19,6 +20,7 @@ SOURCE, SERVICE = "source (one of)", "configuration and service"
 MANY = "many devices: MQTT (Home Assistant) and Prometheus"
 TRIGGER = "triggers: a class as an on/off state (a person trigger)"
 WEB = "web page and /metrics: access and limits (see README, Security)"
+GATE = "motion gate: infer only when the scene changes (docs/motion-gate.md)"
 SETTINGS: tuple[Setting, ...] = (
     S("camera", str, group=SOURCE, metavar="SPEC",
       help="OpenCV source: camera index (0), device (/dev/video2), stream URL or video file"),
@@ -153,5 +155,18 @@ SETTINGS: tuple[Setting, ...] = (
     S("mqtt_remove", bool, False, group=MANY, in_file=False, negatable=False,
       help="clear this node's retained messages and its Home Assistant device from the "
            "broker (--mqtt), then exit"),
+    S("motion_gate", bool, False, group=GATE,
+      help="infer only when the scene changed; otherwise the last answer stands, reported as "
+           "carried over (\"gated\": true in the results log, frames.gated)"),
+    S("motion_area", float, DEFAULT_AREA, group=GATE, metavar="F", minimum=0, above=True,
+      maximum=1, below=True,
+      help=f"a change: more than this share of the picture changed (default {DEFAULT_AREA:g})"),
+    S("motion_level", float, DEFAULT_LEVEL, group=GATE, metavar="F", minimum=0, above=True,
+      maximum=1, below=True,
+      help="a part of the picture changed when its brightness moved by more than this share of "
+           f"full scale, beyond an exposure step (default {DEFAULT_LEVEL:g})"),
+    S("motion_refresh", float, DEFAULT_REFRESH_S, group=GATE, metavar="S", minimum=0,
+      above=True, maximum=86400,
+      help=f"infer at least every S seconds, changed or not (default {DEFAULT_REFRESH_S:g})"),
 )
 BY_NAME = {s.name: s for s in SETTINGS}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.errors import EdgeError
+from edge.postprocess import softmax
 
 THRESHOLD = 0.5  # two classes: the model's own decision boundary
 FRAMES_ON = 2
@@ -50,8 +51,12 @@ class Triggers:
         self.scores = [0.0] * len(labels)
         self._streak = [0] * len(labels)  # consecutive frames that contradict the state
 
-    def update(self, probabilities: np.ndarray) -> dict[str, TriggerState]:
-        """The states after one frame, from its class probabilities (softmax)."""
+    def update(self, logits: np.ndarray | None) -> dict[str, TriggerState] | None:
+        """The states after one frame, from its logits (None: a frame with no answer, which
+        changes nothing)."""
+        if logits is None:
+            return None
+        probabilities = softmax(logits)
         out = {}
         for k, index in enumerate(self.indices):
             score = float(probabilities[index])

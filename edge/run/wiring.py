@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from edge.engines import default_cache_dir, open_engine
 from edge.errors import EdgeError
 from edge.model import read_model_info
+from edge.motion import GateParams
 from edge.run.config import chosen_sources
 from edge.run.pipeline import Options, Pipeline
 from edge.sources.base import Source
@@ -151,6 +152,14 @@ def check_config(args: argparse.Namespace, config_path) -> str:
     return "\n".join(lines)
 
 
+def motion_params(args: argparse.Namespace) -> GateParams | None:
+    """The --motion-* settings, or None without --motion-gate."""
+    if not args.motion_gate:
+        return None
+    return GateParams(area=args.motion_area, level=args.motion_level,
+                      refresh_s=args.motion_refresh)
+
+
 def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
     """Everything but the source is validated and opened here (the source is opened by the
     thread that reads it, in Pipeline.start): a bad model or port fails fast with one line."""
@@ -166,6 +175,8 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
         notes.append(note)
     if args.infer:
         info = read_model_info(model)
+    elif args.motion_gate:
+        notes.append("WARNING: --motion-gate does nothing with --no-infer")
     source = build_source(args, info.resolution if info else 224)
     if info is not None:
         # Spin-waiting only pays when frames come back to back; between paced frames it
@@ -254,6 +265,6 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Pipeline, list[str]]:
                      else "idle power: no power reader on this machine")
     options = Options(crop=args.crop, top_k=args.top_k, fps_cap=args.fps_cap,
                       max_frames=args.max_frames, duration=args.duration,
-                      reconnect_max_s=args.reconnect_max)
+                      reconnect_max_s=args.reconnect_max, motion=motion_params(args))
     return Pipeline(source, engine, info, sinks, frame_sinks, options, monitor,
                     triggers), notes

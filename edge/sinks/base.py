@@ -29,6 +29,7 @@ class Result:
     trained: bool = True
     frame: Frame | None = field(default=None, repr=False)  # the newest frame, for display
     triggers: dict[str, TriggerState] | None = None  # --trigger: each one's state now
+    gated: bool = False  # the motion gate carried the last answer over: no inference ran
 
     def to_dict(self) -> dict:
         return {
@@ -38,6 +39,7 @@ class Result:
             **({} if self.trained else {"untrained": True}),
             **({"triggers": {k: s.to_dict() for k, s in self.triggers.items()}}
                if self.triggers else {}),
+            **({"gated": True} if self.gated else {}),
         }
 
     def switched(self) -> list[TriggerState]:

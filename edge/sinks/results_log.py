@@ -28,7 +28,8 @@ def brief(stats: RunStats) -> dict:
     """The figures that go into the results log once a second."""
     energy = stats.energy
     return {"fps": stats.fps.inference, "fps_capture": stats.fps.capture,
-            "fps_dropped": stats.fps.dropped, "cpu_ms_per_frame": stats.cpu_ms_per_frame,
+            "fps_dropped": stats.fps.dropped, "fps_gated": stats.fps.gated,
+            "cpu_ms_per_frame": stats.cpu_ms_per_frame,
             "rss_mb": stats.rss_mb,
             "temperature_c": stats.thermal.temperature_c.value if stats.thermal else None,
             "watts": energy.watts_now if energy else None,

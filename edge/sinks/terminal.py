@@ -15,15 +15,17 @@ def status_line(result: Result, stats: RunStats) -> str:
     _, label, p = result.top[0] if result.top else (-1, "-", 0.0)
     lat = stats.latency_ms["inference"].window.p50 or 0.0
     flag = " [UNTRAINED]" if not result.trained else ""
+    gated = f", gated {stats.frames.gated}" if stats.frames.gated else ""
     return (f"#{result.seq} {label[:32]} {p * 100:.1f}% | {stats.fps.inference:.1f} FPS "
-            f"(cam {stats.fps.capture:.1f}, drop {stats.frames.dropped}) | "
+            f"(cam {stats.fps.capture:.1f}, drop {stats.frames.dropped}{gated}) | "
             f"infer p50 {lat:.1f} ms{flag}")
 
 
 def result_line(result: Result) -> str:
     """One line per frame: name, then the top-k with scores."""
     tops = ", ".join(f"{label.split(',')[0]} {p * 100:.1f}%" for _, label, p in result.top)
-    flag = " [UNTRAINED]" if not result.trained else ""
+    flag = (" [UNTRAINED]" if not result.trained else "") + \
+        (" [carried over]" if result.gated else "")
     return f"{result.name:<28} {tops}{flag}"
 
 
@@ -104,6 +106,9 @@ def format_summary(summary: RunStats) -> str:
         f"({summary.end})",
         f"rate              {fps.inference_overall:.2f} FPS inference overall",
     ]
+    if f.gated:
+        lines.append(f"motion gate       {f.gated} of {f.processed} answers carried over, "
+                     f"{f.processed - f.gated} inferred")
     if summary.model:
         for stage in ("preprocess", "inference", "postprocess", "capture_to_result"):
             lines.append(f"{stage:<18}{pct(stage)}")

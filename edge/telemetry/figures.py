@@ -39,23 +39,27 @@ class StageLatency:
 class Frames:
     """Frames by fate. ``dropped``: live frames replaced before inference took them;
     ``report_dropped``: results the sinks could not keep up with; ``skipped``: unreadable
-    files of a replay."""
+    files of a replay; ``gated``: processed frames whose answer the motion gate carried over
+    (no inference ran; inferences = processed - gated)."""
 
     captured: int = 0
     processed: int = 0
     dropped: int = 0
     report_dropped: int = 0
     skipped: int = 0
+    gated: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class Rates:
-    """Named rates, frames per second over the last few seconds, and inference over the run."""
+    """Named rates, frames per second over the last few seconds, and inference over the run.
+    ``inference`` counts every processed frame, ``gated`` those the motion gate answered."""
 
     capture: float = 0.0
     inference: float = 0.0
     dropped: float = 0.0
     inference_overall: float = 0.0
+    gated: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

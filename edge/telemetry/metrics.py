@@ -140,13 +140,19 @@ class RunFigures:
         self.started = time.monotonic()
         self.dropped = 0  # live frames replaced before inference took them
         self.report_dropped = 0  # results the sinks could not keep up with
+        self.gated, self.gate_rate = 0, Rate()  # answers the motion gate carried over
 
     def restart(self) -> None:
         """Start the clocks now (after model loading and warm-up)."""
         self.cpu = CpuClock()
         self.started = time.monotonic()
-        for rate in (self.capture_rate, self.infer_rate, self.drop_rate):
+        for rate in (self.capture_rate, self.infer_rate, self.drop_rate, self.gate_rate):
             rate.restart()
+
+    def count_gated(self) -> None:
+        """A frame answered by the motion gate (the inference thread's)."""
+        self.gated += 1
+        self.gate_rate.tick()
 
     def add_latencies(self, ms: dict[str, float]) -> None:
         for stage, value in ms.items():
@@ -160,11 +166,12 @@ class RunFigures:
         return Counters(
             elapsed_s=round(now - self.started, 3),
             frames=Frames(self.capture_rate.count, processed, self.dropped,
-                          self.report_dropped, skipped),
+                          self.report_dropped, skipped, self.gated),
             fps=Rates(round(self.capture_rate.per_second(now), 2),
                       round(self.infer_rate.per_second(now), 2),
                       round(self.drop_rate.per_second(now), 2),
-                      round(self.infer_rate.overall(now), 2)),
+                      round(self.infer_rate.overall(now), 2),
+                      round(self.gate_rate.per_second(now), 2)),
             latency_ms={stage: lat.summary(run_percentiles)
                         for stage, lat in self.latency.items()},
             cpu_s=round(cpu_s, 3),

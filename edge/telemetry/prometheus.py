@@ -31,12 +31,12 @@ class PipelineCollector:
                              "trained": str(s.trained).lower()})
         yield info
         frames = CounterMetricFamily("edge_frames", "Frames by fate", labels=["kind"])
-        for kind in ("captured", "processed", "dropped", "skipped"):
+        for kind in ("captured", "processed", "dropped", "skipped", "gated"):
             frames.add_metric([kind], getattr(s.frames, kind))
         yield frames
         fps = GaugeMetricFamily("edge_frames_per_second", "Frames per second over the last 5 s",
                                 labels=["kind"])
-        for kind in ("capture", "inference", "dropped"):
+        for kind in ("capture", "inference", "dropped", "gated"):
             fps.add_metric([kind], getattr(s.fps, kind))
         yield fps
         # A summary as client libraries make them: quantiles over a sliding window (the last

@@ -5,6 +5,8 @@
   constants: shape, scale, zero point, pixel offset, classes, the measured arena.
 - ``model_ops.h``: ``edge_model::RegisterOps()`` adds exactly the ops the model uses to a
   ``tflite::MicroMutableOpResolver<N>`` (every registered kernel costs flash).
+- ``edge_motion.h`` / ``edge_motion.c`` (from :mod:`edge.convert.mcu.motion`): the motion
+  gate, compiled here too (C99, -Wall -Wextra -Werror) when ``arm-none-eabi-gcc`` is present.
 """
 
 from __future__ import annotations
@@ -156,6 +158,12 @@ def compile_check(folder: Path, includes: tuple[Path, ...] = ()) -> dict | None:
                 _run([gxx, *flags, *(f"-I{p}" for p in includes), "-c", str(unit), "-o",
                       str(Path(tmp) / f"uses_ops_{cpu}.o")], cpu)
                 entry["resolver_compiled"] = True
+            if (folder / "edge_motion.c").is_file() and (gcc := shutil.which(
+                    "arm-none-eabi-gcc")) is not None:  # the motion gate, in C99
+                obj = Path(tmp) / f"edge_motion_{cpu}.o"
+                _run([gcc, f"-mcpu={cpu}", "-mthumb", "-Os", "-std=c99", "-Wall", "-Wextra",
+                      "-Werror", "-c", str(folder / "edge_motion.c"), "-o", str(obj)], cpu)
+                entry["motion_text_bytes"] = _section(obj, ".text")
             result["cpus"][cpu] = entry
     return result
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from edge.convert.mcu.bundle import c_files, compile_check
+from edge.convert.mcu.motion import motion_files
 from edge.convert.mcu.targets import Target, check_fit, estimate_arena, estimate_flash
 from edge.convert.mcu.tflm import measure_arena, tflm_available, tflm_runner
 from edge.convert.spec import MobileNetSpec
@@ -56,6 +57,7 @@ def export_mcu(int8_path: Path, staging: Path, spec: MobileNetSpec, info: ModelI
     files = c_files(export.tflite, title(spec, info), int8_path.name, export.input,
                     export.output, export.ops, spec.classes, info.background, info.trained,
                     arena, arena_note(measured))
+    files.update(motion_files())  # the motion gate for a still camera (docs/motion-gate.md)
     for name, text in files.items():
         (bundle / name).write_text(text)
     report = {
