@@ -186,3 +186,24 @@ def test_trigger_state_in_metrics():
     assert families["edge_trigger_changes"].samples[0].value == 1.0
     assert families["edge_trigger_score"].samples[0].labels == {"label": "person"}
     assert pipeline.stats().to_dict()["triggers"]["person"]["on"] is True
+
+
+def test_the_motion_gate_changes_no_switch(person_model, tmp_path):
+    """With --motion-gate the carried-over frames count as the trigger's frames: the same
+    switches on the same frames as an ungated run, with two inferences instead of 60."""
+    clip = tmp_path / "clip.avi"
+    write_clip(clip)
+    model = Path(person_model["files"]["int8"]["path"]).parent
+    runs = {}
+    for gate in ([], ["--motion-gate"]):
+        results = tmp_path / f"r{len(gate)}.jsonl"
+        proc = subprocess.run([str(BIN / "edge-run"), "--no-config", "--model", model,
+                               "--replay", clip, "--trigger", "person", "--results", results,
+                               "--json", "-q", *gate], capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        lines = [json.loads(line) for line in results.read_text().splitlines()]
+        runs[bool(gate)] = ([r["seq"] for r in lines if r["triggers"]["person"]["changed"]],
+                            json.loads(proc.stdout)["frames"]["gated"])
+    assert runs[False] == ([1, 37], 0)
+    assert runs[True][0] == [1, 37] and runs[True][1] >= 50
