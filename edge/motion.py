@@ -28,7 +28,6 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 GRID = 32  # cells per side: 1024 cells, 4 KB of reference on a microcontroller
@@ -114,6 +113,8 @@ def cells(image: np.ndarray, grid: int = GRID) -> np.ndarray:
     channels = 1 if img.ndim == 2 else img.shape[2]
     if channels not in (1, 3) or img.dtype != np.uint8:
         raise ValueError(f"expected uint8 RGB or grey pixels, got {image.shape} {image.dtype}")
+    import cv2  # here: `edge-run --help` and the settings need no OpenCV
+
     corners, shape, n = _layout(img.shape[0], img.shape[1], grid)
     c = cv2.integral(img, sdepth=cv2.CV_32S).reshape(-1, channels).take(corners, axis=0)
     c = c.reshape(*shape, channels).astype(np.int64)

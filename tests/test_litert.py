@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -106,7 +105,8 @@ def test_without_litert_installed_the_error_says_how_to_get_it(built, tmp_path):
                           timeout=60, env=env)
     assert proc.returncode == 3, proc.stderr
     # the hint installs into the very Python that runs edge, from this clone
-    assert f"{sys.executable} -m pip install -e '{ROOT}[litert]'" in proc.stderr
+    assert f" -m pip install -e '{ROOT}[litert]'" in proc.stderr
+    assert f"{BIN}/python" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
