@@ -238,6 +238,22 @@ def test_run_refuses_bad_inputs(cli_report: dict, cache: Path, sources: Path,
 
 
 @heavy
+def test_uint8_input_bundle(cli_report: dict, cache: Path, sources: Path,
+                            tmp_path: Path) -> None:
+    """--mcu-input uint8 adds a QUANTIZE op; the firmware takes the camera's bytes as they
+    are and gives TFLM's logits."""
+    proc = convert("--weights", QUANT_025, "--mcu", "--mcu-input", "uint8", "--output", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    bundle = checks.check_bundle(tmp_path / "mobilenet_v1_0.25_128_int8_mcu")
+    assert bundle.input_dtype == "uint8" and bundle.ops[0] == "AddQuantize"
+    inputs = _photos(bundle, 2)
+    assert inputs[0].dtype == np.uint8
+    row = measure.measure_pair(bundle, sources, "cortex-m4", "cmsis-nn", cache, inputs,
+                               measure.tflm_reference(bundle.model(), inputs), lambda _m: None)
+    assert row["bit_identical"] is True and row["fits_bundle_arena"]
+
+
+@heavy
 def test_profile_counts_each_op(cli_report: dict, cache: Path, sources: Path,
                                 bundle_dir: Path) -> None:
     """build(profile=True): per-op counts; the kernels are nearly all of Invoke(), and the
