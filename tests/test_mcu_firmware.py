@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -128,6 +129,9 @@ def test_helium_needs_more_arena_than_the_bundle_reserves(cli_report: dict, cach
     short = m55["arena_reserved_bytes"] - m55["bundle_arena_bytes"]
     assert 0 < short <= 4 * 1001 + 16
     assert f"{short:,} more than the bundle's kTensorArenaSize" in cli_report["text"]
+    header = " ".join((bundle_dir / "model_data.h").read_text().replace("//", "").split())
+    helium = re.search(r"reserve (\d+) \(kTensorArenaSize \+ 4 x 1001\) there", header)
+    assert helium and m55["arena_reserved_bytes"] <= int(helium.group(1))  # the header's advice
     fw = firmware.build(bundle_dir, sources, "cortex-m55", "cmsis-nn", cache)
     with pytest.raises(qemu.ArenaTooSmall, match=r"AllocateTensors failed with a 135984"):
         qemu.run(fw, np.zeros(fw.bundle.input_shape, np.int8))
