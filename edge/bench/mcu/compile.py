@@ -11,12 +11,15 @@ reference kernels are compiled once per CPU and shared by both kernel sets.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
+import threading
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -107,6 +110,8 @@ def sources_key(sources_dir: Path) -> str:
 def compile_jobs(jobs: list[Job]) -> int:
     """Compile the jobs whose object is missing, on every core; how many were compiled."""
     todo = list({job.obj: job for job in jobs if not job.obj.exists()}.values())
+    running: set[subprocess.Popen] = set()
+    lock = threading.Lock()
 
     def one(job: Job) -> None:
         job.obj.parent.mkdir(parents=True, exist_ok=True)
@@ -116,20 +121,37 @@ def compile_jobs(jobs: list[Job]) -> int:
             source_tmp.write_text(job.text)
             os.replace(source_tmp, job.source)
         tool = "arm-none-eabi-gcc" if job.source.suffix == ".c" else "arm-none-eabi-g++"
-        proc = subprocess.run([tool, *job.flags, "-c", str(job.source), "-o", str(tmp)],
-                              capture_output=True, text=True)
+        with subprocess.Popen([tool, *job.flags, "-c", str(job.source), "-o", str(tmp)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                              start_new_session=True) as proc:  # a group: the driver and cc1
+            with lock:
+                running.add(proc)
+            try:
+                _, stderr = proc.communicate()
+            finally:
+                with lock:
+                    running.discard(proc)
         if proc.returncode != 0:
             tmp.unlink(missing_ok=True)
-            first = next((line for line in proc.stderr.splitlines() if "error" in line),
-                         proc.stderr.strip()[:300])
+            first = next((line for line in stderr.splitlines() if "error" in line),
+                         stderr.strip()[:300])
             raise McuError(f"compiling {job.source.name} failed: {first}")
         os.replace(tmp, job.obj)  # atomic: parallel builds may share the cache
 
     # the slowest first (the framework unit, then C++ that parses the schema), so both cores
     # stay busy to the end
     todo.sort(key=lambda job: (job.source.suffix == ".c", job.text is None, job.source.name))
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 2)
+    try:
         list(pool.map(one, todo))
+    except BaseException:  # an error, Ctrl-C or SIGTERM: stop the compilers now
+        with lock:
+            for proc in running:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    finally:  # and start none of the queued ones
+        pool.shutdown(wait=True, cancel_futures=True)
     return len(todo)
 
 
