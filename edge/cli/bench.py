@@ -120,7 +120,7 @@ def _bench_mcu(args: argparse.Namespace) -> int:
               ("--configs", args.configs), ("--target-fps", args.target_fps),
               ("--quick", args.quick), ("--engines", args.engines))
     for flag, value in others:
-        if value:
+        if not (value is None or value is False or value == []):  # given, even as 0
             raise EdgeError(f"{flag} does not go with --mcu")
     sources = args.tflm_sources or os.environ.get("EDGE_TFLM_SOURCES")
     if not sources:
@@ -135,8 +135,9 @@ def _bench_mcu(args: argparse.Namespace) -> int:
         raise EdgeError(f"{frames}: --calibration path not found")
     cache = Path(os.environ.get("EDGE_MCU_CACHE") or default_cache_dir() / "mcu")
     log = _ready_to_report(args)
-    report = measure_mcu(args.mcu, Path(sources), args.cpus or list(BOARDS),
-                         args.kernels or list(KERNELS), cache, Path(frames),
+    cpus = list(dict.fromkeys(args.cpus or BOARDS))  # in the order given, once each
+    kernels = list(dict.fromkeys(args.kernels or KERNELS))
+    report = measure_mcu(args.mcu, Path(sources), cpus, kernels, cache, Path(frames),
                          args.runs or 3, log)
     _write_outputs(args, report, format_mcu(report), None)
     differ = [f"{r['cpu']} {r['kernels']}" for r in report["runs"]
