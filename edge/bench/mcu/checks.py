@@ -13,22 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.bench.mcu.cores import BOARDS, KERNELS, McuError
+from edge.convert.mcu.tflm_build import KERNEL_FILES as OPS
 
-# MicroMutableOpResolver method -> TFLM kernel files (the first one has a CMSIS-NN version in
-# kernels/cmsis_nn/ when TFLM ships one). The ops edge-convert --mcu writes, and a few more.
-OPS = {
-    "AddConv2D": ("conv", "conv_common"),
-    "AddDepthwiseConv2D": ("depthwise_conv", "depthwise_conv_common"),
-    "AddFullyConnected": ("fully_connected", "fully_connected_common"),
-    "AddMean": ("reduce", "reduce_common"),
-    "AddPad": ("pad", "pad_common"),
-    "AddQuantize": ("quantize", "quantize_common"),
-    "AddAveragePool2D": ("pooling", "pooling_common"),
-    "AddMaxPool2D": ("pooling", "pooling_common"),
-    "AddSoftmax": ("softmax", "softmax_common"),
-    "AddReshape": ("reshape", "reshape_common"),
-    "AddAdd": ("add", "add_common"),
-}
 _TOOLS = {"arm-none-eabi-gcc": "gcc-arm-none-eabi", "arm-none-eabi-g++": "gcc-arm-none-eabi",
           "arm-none-eabi-size": "binutils-arm-none-eabi",
           "qemu-system-arm": "qemu-system-arm"}

@@ -25,40 +25,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.bench.mcu.checks import OPS
-from edge.bench.mcu.cores import (
-    BOARDS,
+from edge.bench.mcu.cores import BOARDS, HARNESS, ICOUNT_SHIFT, McuError, core
+from edge.convert.mcu.tflm_build import (
+    ARM_COMMON,
     C_FLAGS,
-    COMMON,
+    CMSIS_NN_FLOAT,
     CXX_FLAGS,
-    HARNESS,
+    KERNEL_DIR,
     OPT_CORE,
     OPT_KERNEL,
-    McuError,
-    core,
+    framework_sources,
+    kernel_names,
 )
 
-# TFLM's interpreter, allocator, planners and the helpers every kernel uses.
-_TFLM_CORE = {
-    "tensorflow/lite/micro": "micro_interpreter micro_interpreter_context "
-    "micro_interpreter_graph micro_allocator micro_allocation_info micro_context micro_log "
-    "debug_log micro_op_resolver micro_profiler micro_resource_variable micro_utils micro_time "
-    "memory_helpers flatbuffer_utils",
-    "tensorflow/lite/micro/arena_allocator": "non_persistent_arena_buffer_allocator "
-    "persistent_arena_buffer_allocator single_arena_buffer_allocator",
-    "tensorflow/lite/micro/memory_planner": "greedy_memory_planner linear_memory_planner "
-    "non_persistent_buffer_planner_shim",
-    "tensorflow/lite/micro/tflite_bridge": "flatbuffer_conversions_bridge micro_error_reporter",
-    "tensorflow/lite/core/api": "flatbuffer_conversions tensor_utils",
-    "tensorflow/lite/core/c": "common",
-    "tensorflow/compiler/mlir/lite/core/api": "error_reporter",
-    "tensorflow/compiler/mlir/lite/schema": "schema_utils",
-    "tensorflow/lite/kernels": "kernel_util",
-    "tensorflow/lite/kernels/internal": "common quantization_util runtime_shape tensor_ctypes "
-    "portable_tensor_utils",
-}
-_KERNEL_DIR = "tensorflow/lite/micro/kernels"
-_KERNEL_SHARED = ("kernel_util", "micro_tensor_utils")
+# TFLM's flags (edge.convert.mcu.tflm_build, shared with the bundle's Makefile) and the clock's
+COMMON = (*ARM_COMMON, f"-DEDGE_ICOUNT_SHIFT={ICOUNT_SHIFT}")
+
 # One translation unit for the framework: 10 s instead of 51 s per CPU; Invoke() then executes
 # 170 fewer instructions of 43 M (cross-file inlining in the interpreter loop).
 _UNITY_FRAMEWORK = True
@@ -187,7 +169,7 @@ def lib_jobs(cpu: str, kernels: str, sources_dir: Path, ops: Iterable[str],
                OPT_KERNEL)
     plain = tflm_flags(cpu, sources_dir, cmsis_nn=False)
     shared = cache_dir / f"tflm-{cpu}-{sha(plain, version)}"
-    framework = [f"{d}/{n}.cc" for d, names in _TFLM_CORE.items() for n in names.split()]
+    framework = framework_sources()
     if _UNITY_FRAMEWORK:
         unity = shared / "tflm_framework.cc"
         jobs = [Job(unity, shared / "tflm_framework.o", (*plain, *CXX_FLAGS, OPT_CORE),
@@ -195,18 +177,18 @@ def lib_jobs(cpu: str, kernels: str, sources_dir: Path, ops: Iterable[str],
     else:
         jobs = [Job(tflm / p, shared / "separate" / _obj_name(tflm / p, sources_dir),
                     (*plain, *CXX_FLAGS, OPT_CORE)) for p in framework]
-    names = sorted(set(_KERNEL_SHARED) | {n for op in ops for n in OPS[op]})
+    names = kernel_names(ops)
     cmsis_flags = tflm_flags(cpu, sources_dir, cmsis_nn=True)
     cmsis_dir = cache_dir / f"cmsis-nn-{cpu}-{sha(cmsis_flags, version)}"
     cmsis_kernels = []
     for name in names:
-        cmsis = tflm / _KERNEL_DIR / "cmsis_nn" / f"{name}.cc"
+        cmsis = tflm / KERNEL_DIR / "cmsis_nn" / f"{name}.cc"
         if kernels == "cmsis-nn" and cmsis.is_file():
             cmsis_kernels.append(cmsis)
             jobs.append(Job(cmsis, cmsis_dir / _obj_name(cmsis, sources_dir),
                             (*cmsis_flags, *CXX_FLAGS, OPT_KERNEL)))
         else:
-            src = tflm / _KERNEL_DIR / f"{name}.cc"
+            src = tflm / KERNEL_DIR / f"{name}.cc"
             jobs.append(Job(src, shared / _obj_name(src, sources_dir),
                             (*plain, *CXX_FLAGS, OPT_KERNEL)))
     jobs += [Job(src, cmsis_dir / _obj_name(src, sources_dir), (*cmsis_flags, *C_FLAGS, OPT_KERNEL))
@@ -220,7 +202,7 @@ def _cmsis_nn_index(sources_dir: Path) -> dict[str, Path]:
     index: dict[str, Path] = {}
     definition = re.compile(r"^\w[\w \t*]*?\b(arm_\w+)\s*\([^;{}]*\)\s*\{", re.MULTILINE)
     for path in sorted((sources_dir / "CMSIS-NN" / "Source").rglob("*.c")):
-        if re.search(r"_f(16|32)$|_flt$", path.stem):
+        if path.stem.endswith(CMSIS_NN_FLOAT):
             continue  # float builds only (ARM_NN_ENABLE_F16/F32 are off, as in TFLM)
         for name in definition.findall(path.read_text(errors="replace")):
             index.setdefault(name, path)

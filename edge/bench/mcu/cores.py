@@ -53,16 +53,7 @@ CORES = {
     "cortex-m55": Core(("-mcpu=cortex-m55", "-mfpu=auto", "-mfloat-abi=hard"),
                        "EDGE_BOARD_AN547", "an547.ld", ("ARM_MATH_DSP", "ARM_MATH_MVEI")),
 }
-# TFLM's Makefile (cortex_m_generic, BUILD_TYPE=release_with_logs): -Os for the framework,
-# -O2 for kernels and CMSIS-NN.
-COMMON = ("-mthumb", "-mlittle-endian", "-ffunction-sections", "-fdata-sections",
-          "-fno-unwind-tables", "-fno-asynchronous-unwind-tables", "-fomit-frame-pointer",
-          "-funsigned-char", "-DNDEBUG", "-DTF_LITE_STATIC_MEMORY",
-          "-DTF_LITE_DISABLE_X86_NEON", "-DKERNELS_OPTIMIZED_FOR_SPEED",
-          f"-DEDGE_ICOUNT_SHIFT={ICOUNT_SHIFT}")
-CXX_FLAGS = ("-std=c++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics")
-C_FLAGS = ("-std=c17",)
-OPT_CORE, OPT_KERNEL = "-Os", "-O2"
+# TFLM's own flags (the same for every core): edge.convert.mcu.tflm_build
 
 
 def core(cpu: str) -> Core:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from edge.bench.mcu.checks import Bundle, check_bundle, check_sources, check_tools
 from edge.bench.mcu.compile import (
+    COMMON,
     Job,
     cmsis_nn_paths,
     compile_jobs,
@@ -26,18 +27,8 @@ from edge.bench.mcu.compile import (
     sources_key,
     tflm_flags,
 )
-from edge.bench.mcu.cores import (
-    BOARDS,
-    C_FLAGS,
-    COMMON,
-    CXX_FLAGS,
-    HARNESS,
-    OPT_CORE,
-    OPT_KERNEL,
-    McuError,
-    check_kernels,
-    core,
-)
+from edge.bench.mcu.cores import BOARDS, HARNESS, McuError, check_kernels, core
+from edge.convert.mcu.tflm_build import C_FLAGS, CXX_FLAGS, OPT_CORE, OPT_KERNEL
 
 
 @dataclass(frozen=True)
