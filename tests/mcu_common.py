@@ -64,3 +64,9 @@ def tflm_measure(tflite: bytes) -> int:
 
     tflm()
     return measure_arena(tflite)["arena_bytes"]
+
+
+def bench(*args, env=None, timeout=1800):
+    """edge-bench from this venv (``env``: the whole environment, when given)."""
+    return subprocess.run([str(BIN / "edge-bench"), *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, env=env)

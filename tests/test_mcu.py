@@ -7,7 +7,6 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pytest
 from edge.convert.quant.frames import load_frames
 from edge.convert.tflite.export import export_tflite
 
-from .conftest import BIN, PHOTOS, QUANT_025
+from .conftest import PHOTOS, QUANT_025
 from .helpers import exact_qdq, litert
 from .mcu_common import (
     GXX,
@@ -182,11 +181,12 @@ def test_c_bundle_compiles_for_cortex_m4_and_m7(mcu_025, tmp_path):
 
 
 # TFLM's own sources are on neither PyPI nor Debian: these run where EDGE_TFLM_SOURCES names a
-# folder with tflite-micro, flatbuffers (the version TFLM's schema asserts), gemmlowp and ruy
+# folder with tflite-micro, flatbuffers (the version TFLM's schema asserts), gemmlowp and ruy.
+# The firmware built from the bundle and run under QEMU: tests/test_mcu_firmware.py.
 SOURCES = Path(os.environ["EDGE_TFLM_SOURCES"]) if os.environ.get("EDGE_TFLM_SOURCES") else None
 needs_tflm_sources = pytest.mark.skipif(
     SOURCES is None, reason="set EDGE_TFLM_SOURCES to a folder with tflite-micro, flatbuffers, "
-                            "gemmlowp and ruy checkouts (tools/mcu_qemu.py)")
+                            "gemmlowp and ruy checkouts (../shared/tflm)")
 
 
 @needs_gxx
@@ -198,25 +198,6 @@ def test_resolver_compiles_against_tflm_headers(mcu_025):
                 SOURCES / "gemmlowp")
     result = compile_check(Path(mcu_025["mcu"]["bundle"]["path"]), includes)
     assert all(c["resolver_compiled"] for c in result["cpus"].values())
-
-
-@needs_gxx
-@needs_tflm_sources
-@pytest.mark.slow
-@pytest.mark.skipif(shutil.which("qemu-system-arm") is None,
-                    reason="needs Debian's qemu-system-arm")
-@pytest.mark.parametrize("kernels", ["reference", "cmsis-nn"])
-def test_runs_on_emulated_cortex_m4_with_the_reported_arena(mcu_025, tmp_path, kernels):
-    if kernels == "cmsis-nn" and not (SOURCES / "CMSIS-NN").is_dir():
-        pytest.skip(f"no CMSIS-NN checkout in {SOURCES}")
-    proc = subprocess.run([str(BIN / "python"), str(Path(__file__).parents[1] / "tools" /
-                                                   "mcu_qemu.py"),
-                           mcu_025["mcu"]["bundle"]["path"], "--sources", str(SOURCES),
-                           "--cpus", "cortex-m4", "--kernels", kernels, "--frames", "1",
-                           "--work", str(tmp_path)],
-                          capture_output=True, text=True, timeout=1800)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "logits bit-identical to TFLM on x86-64" in proc.stdout
 
 
 def test_uint8_per_tensor_weights_are_requantized_and_still_match(mcu_025, tmp_path):

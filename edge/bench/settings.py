@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edge.bench.mcu.cores import BOARDS, KERNELS
 from edge.settings import Setting, json_setting, threads_setting
 
 S = Setting
 SWEEP = "which MobileNetV1 for this device"
+MCU = "microcontroller firmware under emulation"
 
 SETTINGS: tuple[Setting, ...] = (
     S("models", Path, [], positional=True, nargs="*", metavar="MODEL",
@@ -19,7 +21,7 @@ SETTINGS: tuple[Setting, ...] = (
                                     "physical cores)"),
     S("runs", int, metavar="N", minimum=1, maximum=1_000_000,
       help="timed inferences per model and thread count (default 200; --sweep 100, --quick "
-           "30)"),
+           "30; --mcu: frames per CPU and kernel set, default 3)"),
     S("duration", float, metavar="S", minimum=0, above=True, maximum=86_400,
       help="instead of --runs: spend about S seconds in timed runs"),
     S("warmup", int, metavar="N", minimum=0, maximum=10_000, help="(default 10)"),
@@ -50,5 +52,20 @@ SETTINGS: tuple[Setting, ...] = (
       help="--sweep: onnxruntime, litert (int8 as .tflite); default both when LiteRT is "
            "installed"),
     S("calibration", Path, group=SWEEP, metavar="DIR_OR_VIDEO",
-      help="frames for the int8 builds (default: the repository's data/photos)"),
+      help="frames for the int8 builds, and the frames --mcu feeds the firmware (default: "
+           "the repository's data/photos)"),
+    S("mcu", Path, group=MCU, metavar="BUNDLE_DIR",
+      help="build TensorFlow Lite Micro firmware from this edge-convert --mcu bundle for each "
+           "CPU and kernel set, run it under qemu-system-arm (MPS2/MPS3 boards) and report: "
+           "logits bit-identical to TFLM on x86-64, instructions per inference (QEMU's "
+           "-icount: instructions, not cycles), arena used, flash, RAM. Objects are cached in "
+           "$EDGE_MCU_CACHE (default: the edge cache folder's mcu/)"),
+    S("tflm_sources", Path, group=MCU, metavar="DIR",
+      help="--mcu: the folder with tflite-micro, flatbuffers, gemmlowp, ruy and CMSIS-NN at "
+           "the commits TFLM pins (default: $EDGE_TFLM_SOURCES)"),
+    S("cpus", str, group=MCU, metavar="CPU[,CPU...]", many=True, choices=tuple(BOARDS),
+      help=f"--mcu: the cores to build for (default all: {','.join(BOARDS)}; cortex-m55 "
+           "with CMSIS-NN runs its Helium kernels)"),
+    S("kernels", str, group=MCU, metavar="SET[,SET]", many=True, choices=KERNELS,
+      help="--mcu: TFLM's reference kernels, Arm's CMSIS-NN ones, or both (the default)"),
 )

@@ -1,4 +1,5 @@
-"""edge-bench's command line: models side by side, the sweep and the per-layer profile."""
+"""edge-bench's command line: models side by side, the sweep, the per-layer profile and the
+microcontroller firmware under emulation (--mcu)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import sys
 
 from edge.cli.signals import Signals
 from edge.errors import EdgeError, install_hint
+
+EXIT_NOT_IDENTICAL = 1  # --mcu: some firmware's logits differ from TFLM's on x86-64
 
 
 def bench_parser() -> argparse.ArgumentParser:
@@ -30,6 +33,12 @@ def _bench(argv: list[str] | None, signals: Signals) -> int:
     for flag, path in (("--json", args.json), ("--plot", args.plot)):
         if path is not None and path != STDOUT:  # before minutes of measuring, not after
             check_writable(path, flag)
+    if args.mcu is not None:
+        return _bench_mcu(args)
+    for flag, value in (("--tflm-sources", args.tflm_sources), ("--cpus", args.cpus),
+                        ("--kernels", args.kernels)):
+        if value:
+            raise EdgeError(f"{flag} goes with --mcu BUNDLE_DIR")
     if args.sweep or args.layers:
         return _bench_sweep(args)
     if not args.models:
@@ -90,6 +99,53 @@ def _bench_sweep(args: argparse.Namespace) -> int:
     sections = [format_sweep(report)] if args.sweep else []
     sections += [format_layers(profile) for profile in report.get("layers", [])]
     _write_outputs(args, report, "\n\n".join(sections), plot)
+    return 0
+
+
+def _bench_mcu(args: argparse.Namespace) -> int:
+    """edge-bench --mcu: the bundle's firmware on each emulated CPU and kernel set."""
+    import os
+    from pathlib import Path
+
+    from edge.bench.mcu.cores import BOARDS, KERNELS
+    from edge.bench.mcu.measure import measure_mcu
+    from edge.bench.mcu.report import format_mcu
+    from edge.bench.sweep.configs import bundled_photos
+    from edge.engines import default_cache_dir
+
+    others = (("MODEL", args.models), ("--sweep", args.sweep), ("--layers", args.layers),
+              ("--threads", args.threads), ("--duration", args.duration),
+              ("--sustained", args.sustained), ("--plot", args.plot),
+              ("--idle-seconds", args.idle_seconds), ("--warmup", args.warmup),
+              ("--configs", args.configs), ("--target-fps", args.target_fps),
+              ("--quick", args.quick), ("--engines", args.engines))
+    for flag, value in others:
+        if not (value is None or value is False or value == []):  # given, even as 0
+            raise EdgeError(f"{flag} does not go with --mcu")
+    sources = args.tflm_sources or os.environ.get("EDGE_TFLM_SOURCES")
+    if not sources:
+        raise EdgeError("--mcu needs --tflm-sources DIR (or EDGE_TFLM_SOURCES): a folder with "
+                        "tflite-micro, flatbuffers, gemmlowp, ruy and CMSIS-NN checkouts")
+    frames = args.calibration or bundled_photos()
+    if frames is None:
+        raise EdgeError("--mcu feeds the firmware real frames, and the bundled data/photos "
+                        "folder is not here (edge is installed without its repository): pass "
+                        "--calibration DIR_OR_VIDEO")
+    if not Path(frames).exists():
+        raise EdgeError(f"{frames}: --calibration path not found")
+    cache = Path(os.environ.get("EDGE_MCU_CACHE") or default_cache_dir() / "mcu")
+    log = _ready_to_report(args)
+    cpus = list(dict.fromkeys(args.cpus or BOARDS))  # in the order given, once each
+    kernels = list(dict.fromkeys(args.kernels or KERNELS))
+    report = measure_mcu(args.mcu, Path(sources), cpus, kernels, cache, Path(frames),
+                         args.runs or 3, log)
+    _write_outputs(args, report, format_mcu(report), None)
+    differ = [f"{r['cpu']} {r['kernels']}" for r in report["runs"]
+              if r["bit_identical"] is False]
+    if differ:
+        print(f"edge-bench: the logits differ from TFLM on x86-64 for {', '.join(differ)}",
+              file=sys.stderr)
+        return EXIT_NOT_IDENTICAL
     return 0
 
 

@@ -21,14 +21,18 @@ from edge.errors import install_hint
 from edge.model import ModelInfo
 
 
-def arena_note(measured: dict | None) -> str:
+def arena_note(measured: dict | None, classes: int, arena: int) -> str:
+    """The header's word on kTensorArenaSize: how it was found and where it is not enough."""
     if measured is None:
         return ("ESTIMATED from the layer table (tflite-micro was not installed to measure "
                 "it); measure on the device before trusting it.")
     return ("measured with TFLM's interpreter (reference kernels, x86-64). A 32-bit build "
-            "uses about 3 KB less, with the reference or the CMSIS-NN kernels (smaller "
-            "pointers; checked on Cortex-M4/M7 under QEMU); other optimised kernels (esp-nn) "
-            "may add scratch buffers: check arena_used_bytes() on the device.")
+            "uses about 3 KB less with the reference kernels or CMSIS-NN's DSP ones "
+            "(Cortex-M4/M7/M33; smaller pointers). CMSIS-NN's Helium kernels (Cortex-M55/M85) "
+            "keep 4 bytes more per class (FULLY_CONNECTED's weight sums): reserve "
+            f"{arena + 4 * classes} (kTensorArenaSize + 4 x {classes}) there. Checked under "
+            "QEMU with edge-bench --mcu. Other optimised kernels (esp-nn) may add scratch "
+            "buffers: check arena_used_bytes() on the device.")
 
 
 def tflm_check(tflite: bytes, measured: dict | None) -> dict:
@@ -56,7 +60,7 @@ def export_mcu(int8_path: Path, staging: Path, spec: MobileNetSpec, info: ModelI
     bundle.mkdir()
     files = c_files(export.tflite, title(spec, info), int8_path.name, export.input,
                     export.output, export.ops, spec.classes, info.background, info.trained,
-                    arena, arena_note(measured))
+                    arena, arena_note(measured, spec.classes, arena))
     files.update(motion_files())  # the motion gate for a still camera (docs/motion-gate.md)
     for name, text in files.items():
         (bundle / name).write_text(text)
