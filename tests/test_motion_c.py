@@ -1,10 +1,12 @@
 """The MCU bundle's motion gate (edge_motion.c) against the Python gate: compiled with the
 host's gcc, run on the same frames, the same verdict and changed-cell count on every frame and
 the same reference at the end; and compiled for Cortex-M4 when arm-none-eabi-gcc is here.
-(Running it under QEMU on a Cortex-M firmware can come with the firmware harness.)"""
+And the same C, built with edge-bench --mcu's firmware runtime for a Cortex-M4 (and M55), run
+bare-metal under qemu-system-arm on the same frames: the same answers there too."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import struct
 import subprocess
@@ -27,10 +29,17 @@ HARNESS = r"""
 #include <stdlib.h>
 #include "edge_motion.h"
 
+#ifdef EDGE_FIRMWARE  /* bare metal: the frames file through semihosting, no arguments */
+int main(void) {
+  FILE* f = fopen("frames.bin", "rb");
+  int32_t h[9];
+  if (f == NULL || fread(h, sizeof h, 1, f) != 1) return 2;
+#else
 int main(int argc, char** argv) {
   FILE* f = fopen(argv[1], "rb");
   int32_t h[9];
   if (argc != 2 || f == NULL || fread(h, sizeof h, 1, f) != 1) return 2;
+#endif
   edge_motion_params_t p = {h[4], h[5], h[6], (uint32_t)h[7], h[8]};
   edge_motion_t gate;
   edge_motion_init(&gate, &p);
@@ -64,18 +73,22 @@ def harness(tmp_path_factory) -> Path:
     return exe
 
 
-def run_both(exe: Path, frames: list[np.ndarray], times_ms: list[int], params: GateParams,
+def run_both(exe, frames: list[np.ndarray], times_ms: list[int], params: GateParams,
              tmp_path: Path) -> list[tuple[str, int]]:
-    """Both gates on the frames; asserts they agree and returns the verdicts."""
+    """Both gates on the frames; asserts they agree and returns the verdicts. ``exe``: the
+    host program, or a function from the frames file's bytes to the C program's output."""
     h, w = frames[0].shape[:2]
     channels = frames[0].shape[2] if frames[0].ndim == 3 else 1
     data = struct.pack("9i", len(frames), h, w, channels, params.grid, params.area_q16,
                        params.level_grey, params.refresh_ms, params.adapt_shift)
     data += b"".join(struct.pack("I", t) + np.ascontiguousarray(f).tobytes()
                      for f, t in zip(frames, times_ms, strict=True))
-    (tmp_path / "frames.bin").write_bytes(data)
-    out = subprocess.run([str(exe), str(tmp_path / "frames.bin")], capture_output=True,
-                         text=True, check=True).stdout.splitlines()
+    if callable(exe):
+        out = exe(data).splitlines()
+    else:
+        (tmp_path / "frames.bin").write_bytes(data)
+        out = subprocess.run([str(exe), str(tmp_path / "frames.bin")], capture_output=True,
+                             text=True, check=True).stdout.splitlines()
     from_c = [(VERDICTS[int(v)], int(n)) for v, n in (line.split() for line in out[:-1])]
     gate = MotionGate(params)
     from_python = [(v.why, v.changed) for v in (gate.check(f, t * 1_000_000)
@@ -85,15 +98,18 @@ def run_both(exe: Path, frames: list[np.ndarray], times_ms: list[int], params: G
     return from_python
 
 
-def test_c_gate_matches_python_on_the_clip(harness, tmp_path):
-    """Noise, exposure steps, JPEG, two scene changes and a refresh."""
+def clip_frames() -> tuple[list[np.ndarray], list[int]]:
     rng = np.random.default_rng(0)
     scenes = [camera_frame(p) for p in ("parrot.jpg", "bird.jpg")]
     plan = [(0, 1.0)] * 12 + [(0, 1.3)] * 6 + [(1, 1.0)] * 8 + [(0, 0.7)] * 8 + [(0, 0.3)] * 3
     frames = [to_input(sensor(scenes[s], rng, 8.0, g, 75), "BGR", 128)[0] for s, g in plan]
-    times = [i * 33 for i in range(len(frames))]
-    params = GateParams(refresh_s=0.3)
-    verdicts = run_both(harness, frames, times, params, tmp_path)
+    return frames, [i * 33 for i in range(len(frames))]
+
+
+def test_c_gate_matches_python_on_the_clip(harness, tmp_path):
+    """Noise, exposure steps, JPEG, two scene changes and a refresh."""
+    frames, times = clip_frames()
+    verdicts = run_both(harness, frames, times, GateParams(refresh_s=0.3), tmp_path)
     whys = [v for v, _ in verdicts]
     assert whys[0] == "first" and whys[26] == "change" and whys[34] == "change"
     assert {"still", "refresh"} <= set(whys)
@@ -138,3 +154,35 @@ def test_c_gate_compiles_for_cortex_m4_without_warnings(tmp_path):
     subprocess.run([ARM_GCC, "-mcpu=cortex-m4", "-mthumb", "-Os", *FLAGS, "-c",
                     str(tmp_path / "edge_motion.c"), "-o", str(obj)], check=True)
     assert obj.stat().st_size > 0
+
+
+@pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m55"])
+def test_c_gate_matches_python_on_an_emulated_board(tmp_path, cpu):
+    """The helper inside firmware: built with the harness runtime edge-bench --mcu uses
+    (startup, semihosting, the core's flags and hard float), run bare-metal under
+    qemu-system-arm, the frames read through semihosting."""
+    from edge.bench.mcu.checks import check_tools
+    from edge.bench.mcu.cores import McuError
+    from edge.bench.mcu.firmware import build_program
+    from edge.bench.mcu.qemu import run_program
+
+    try:
+        check_tools()
+    except McuError as exc:
+        pytest.skip(str(exc))
+    for name, text in motion_files().items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "main.c").write_text(HARNESS)
+    cache = Path(os.environ.get("EDGE_MCU_CACHE") or tmp_path / "cache")
+    image = build_program(cpu, [tmp_path / "main.c", tmp_path / "edge_motion.c"], cache,
+                          name="motion_gate", include_dirs=[tmp_path],
+                          flags=["-DEDGE_FIRMWARE"])
+
+    def on_board(data: bytes) -> str:
+        run = run_program(image, {"frames.bin": data}, timeout=300)
+        assert run.exit_code == 0, run.stdout[-500:] + run.stderr[-500:]
+        return run.stdout
+
+    frames, times = clip_frames()
+    verdicts = run_both(on_board, frames, times, GateParams(refresh_s=0.3), tmp_path)
+    assert verdicts[26][0] == "change" and verdicts[34][0] == "change"
