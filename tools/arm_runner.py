@@ -5,12 +5,13 @@ emulation. Needs only numpy and the engines (no edge package on the emulated sid
 
 ``.onnx`` runs on onnxruntime's CPU provider and gives float logits. ``.tflite`` runs on LiteRT
 (``ai_edge_litert``, or the older ``tflite_runtime`` where only that exists: 32-bit ARM) with
-its default XNNPACK delegate and gives the raw integer output. ``--exact`` asks each engine for
-the arithmetic the model defines whatever the CPU: onnxruntime with graph optimisation off (a
-QDQ model runs as DequantizeLinear -> float op -> QuantizeLinear) and LiteRT's reference
-kernels (OpResolverType.BUILTIN_REF: portable integer C++, no XNNPACK, no optimised kernels).
-``--reference`` also runs each .tflite on the reference kernels, saved as ``NAME:reference``
-(one emulated start instead of two).
+its default XNNPACK delegate and gives the raw integer output. Outputs are saved as
+``FOLDER/FILE`` (files of different model folders may share a name). ``--exact`` asks each
+engine for the arithmetic the model defines whatever the CPU: onnxruntime with graph
+optimisation off (a QDQ model runs as DequantizeLinear -> float op -> QuantizeLinear) and
+LiteRT's reference kernels (OpResolverType.BUILTIN_REF: portable integer C++, no XNNPACK, no
+optimised kernels). ``--reference`` also runs each .tflite on the reference kernels, saved as
+``FOLDER/FILE:reference`` (one emulated start instead of two).
 """
 
 from __future__ import annotations
@@ -87,11 +88,12 @@ def main() -> int:
     for model in models:
         runner = run_tflite if model.endswith(".tflite") else run_onnx
         logits, how = runner(model, data, exact)
-        results[Path(model).name] = logits
-        results[f"{Path(model).name}:how"] = np.array(f"{how['package']}, {how['kernels']}")
+        name = f"{Path(model).parent.name}/{Path(model).name}"  # FOLDER/FILE, as arm_models
+        results[name] = logits
+        results[f"{name}:how"] = np.array(f"{how['package']}, {how['kernels']}")
         if "--reference" in flags and runner is run_tflite:
             logits, how = run_tflite(model, data, exact=True)
-            key = f"{Path(model).name}:reference"
+            key = f"{name}:reference"
             results[key] = logits
             results[f"{key}:how"] = np.array(f"{how['package']}, {how['kernels']}")
     np.savez(out, **results)

@@ -73,7 +73,7 @@ def compare_runs(models: list[Path], where: str, got: dict | str, exact: dict,
     must be bit-identical to x86's (or, ``exact_match`` False, within the allowed steps)."""
     rows = []
     for model in models:
-        key = model.name
+        key = f"{model.parent.name}/{model.name}"  # as arm_runner saves it
         if isinstance(got, str):  # the run crashed: one row per model says how
             engine = "LiteRT reference" if reference else engine_name(model, "")
             rows.append(Row(key, where, engine, got, False, counted))
@@ -106,47 +106,88 @@ def compare_runs(models: list[Path], where: str, got: dict | str, exact: dict,
     return rows
 
 
-def edge_run_row(where: str, label: str, arm: dict, x86: dict, frames: int,
-                 step: float | None) -> Row:
-    """edge-run on an emulated CPU: exit 0, the JSON summary, and per-photo top-1 equal to
-    x86's, except near-ties: x86's own top-2 within NEAR output steps (``step``: the logits'
-    quantization step; from softmax scores, ln(p1 / p2) / step) and the ARM top-1 among them."""
+def _top1(run: dict) -> dict[str, int | None]:
+    """{photo stem: top-1 class index} of an edge-run's results (PNG copies map to their
+    photo)."""
+    return {Path(name).stem: (top or [{}])[0].get("index") for name, top in run["top"].items()}
+
+
+def _scores(top: list[dict] | None) -> list[float]:
+    """The scores of an answer's top-k (the order of tied classes is the sort's, which
+    differs between CPUs)."""
+    return [t["score"] for t in top or []]
+
+
+def _near_tie(top: list[dict], index: int | None, step: float | None) -> bool:
+    """``index`` is a class within NEAR output steps of this answer's top-1 (from the softmax
+    scores: ln(p1 / p2) / step is the logit gap in steps)."""
+    return bool(step) and any(t["index"] == index and np.log(top[0]["score"] / t["score"])
+                              / step <= NEAR + 1e-3 for t in top)
+
+
+def edge_run_row(where: str, label: str, arm: dict, x86: dict, same_pixels: dict,
+                 frames: int, step: float | None) -> Row:
+    """edge-run on an emulated CPU against x86. Passes with exit 0, the JSON summary, N frames,
+    and per-photo top-1 equal to x86's edge-run fed the very pixels ARM's preprocessing made
+    (``same_pixels``: a replay of them as PNGs at the model's size) on every photo; against
+    x86's run on the photos themselves, equal except near-ties (x86's own runner-up within
+    NEAR steps), whose names are given: OpenCV's bilinear resize rounds differently on ARM."""
     summary = arm["summary"] or {}
     processed = (summary.get("frames") or {}).get("processed")
     picked = arm["note"].split(":")[0].removeprefix("model ") if arm["note"] else \
         label.split("/")[-1]
-    same, near = 0, 0
-    for name, top in x86["top"].items():
-        mine = (arm["top"].get(name) or [{}])[0].get("index")
-        if mine == top[0]["index"]:
-            same += 1
-        elif step and any(t["index"] == mine and np.log(top[0]["score"] / t["score"]) / step
-                          <= NEAR + 1e-3 for t in top):
-            near += 1
-    ok = (arm["code"] == 0 and x86["code"] == 0 and processed == frames
-          and len(x86["top"]) == frames and same + near == frames)
+    mine, theirs, x86_top = _top1(arm), _top1(same_pixels), {
+        Path(n).stem: t for n, t in x86["top"].items()}
+    equal = sum(mine.get(stem) == index for stem, index in theirs.items())
+    identical = sum(_scores(top) == _scores(same_pixels["top"].get(f"{Path(name).stem}.png"))
+                    for name, top in arm["top"].items())
+    differ = [stem for stem, top in x86_top.items() if mine.get(stem) != top[0]["index"]]
+    near = [stem for stem in differ if _near_tie(x86_top[stem], mine.get(stem), step)]
+    codes = [arm["code"], x86["code"], same_pixels["code"]]
+    ok = (codes == [0, 0, 0] and processed == frames and len(theirs) == frames
+          and equal == frames and len(x86_top) == frames and len(near) == len(differ))
     text = (f"exit {arm['code']}, ran {picked} on {summary.get('engine')}, {processed} frames, "
-            f"top-1 = x86's on {same}/{len(x86['top'])} photos")
+            f"top-1 = x86's on the same pixels on {equal}/{len(theirs)} photos (top-5 scores "
+            f"identical on {identical}), = x86's on the photos on "
+            f"{len(x86_top) - len(differ)}/{len(x86_top)}")
     if near:
-        text += f" (other {near}: near-ties, x86's runner-up within {NEAR} steps)"
-    if arm["code"] != 0 or x86["code"] != 0:
-        text += f" ({(arm['stderr'] or x86['stderr']).strip().splitlines()[-1:]})"
+        text += f" (near-ties, x86's runner-up within {NEAR} steps: {', '.join(near)})"
+    if len(near) < len(differ):
+        text += f", top-1 changed on clear winners: {', '.join(sorted(set(differ) - set(near)))}"
+    failed = next((r for r in (arm, x86, same_pixels) if r["code"] != 0), None)
+    if failed is not None:
+        text += f" ({failed['stderr'].strip().splitlines()[-1:]})"
     return Row(label, where, "edge-run", text, ok)
 
 
-def print_rows(rows: list[Row], run_rows: list[Row], exact: dict, photos: int) -> int:
+def pixel_note(where: str, arm: dict | str, x86: dict) -> str:
+    """How ARM's preprocessing (edge.preprocess.to_input, both crops) differs from x86's."""
+    if isinstance(arm, str):
+        return f"{where:<24} preprocessing: {arm}"
+    parts = []
+    for key in sorted(x86, key=lambda k: int(k.removeprefix("size"))):
+        diff = np.abs(arm[key].astype(np.int16) - x86[key].astype(np.int16))
+        parts.append(f"{key.removeprefix('size')}px {100 * np.count_nonzero(diff) / diff.size:.1f}%"
+                     f" of values differ (max {int(diff.max())})")
+    return f"{where:<24} preprocessing against x86's: " + "; ".join(parts)
+
+
+def print_rows(rows: list[Row], run_rows: list[Row], exact: dict, photos: int,
+               notes: list[str] = ()) -> int:
     """The table, per-platform verdicts and the number of failed counted rows."""
     hows = sorted({str(v) for k, v in exact.items() if k.endswith(":how")})
     print(f"Each model's outputs against its exact arithmetic ({'; '.join(hows)} on x86_64); "
           f"{photos} photos x 2 crops; no timings: emulation says nothing about a Pi's speed")
     for row in rows:
         mark = "OK" if row.ok else ("DIFFERS" if row.counted else "differs (x86, not counted)")
-        print(f"{row.model:<36} {row.where:<24} {row.engine:<26} {row.text}: {mark}")
+        print(f"{row.model:<46} {row.where:<24} {row.engine:<26} {row.text}: {mark}")
     if run_rows:
         print("\nedge-run --model M --replay data/photos --json as a whole process, against "
-              "the same command on x86_64")
+              "the same command on x86_64 fed ARM's pixels, and on the photos")
     for row in run_rows:
-        print(f"{row.model:<48} {row.where:<24} {row.text}: {'OK' if row.ok else 'DIFFERS'}")
+        print(f"{row.model:<46} {row.where:<24} {row.text}: {'OK' if row.ok else 'DIFFERS'}")
+    for note in notes:
+        print(note)
     print()
     groups: dict[tuple[str, str], list[Row]] = {}
     for row in [*rows, *run_rows]:
