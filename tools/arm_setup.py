@@ -122,6 +122,11 @@ def sysroot(work: Path, arch: str, extra: list[str] = ()) -> Path:
         link = lib / Path(name).name                               # which postinst would make
         if (lib / name).exists() and not link.exists():
             link.symlink_to(name)
+    if sys.version_info[:2] == (3, 11):  # bytecode is the same on every CPU: compiled here in
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0",  # seconds, not
+                        str(root / "usr/lib/python3.11"),  # under emulation at first start
+                        str(root / "usr/lib/python3/dist-packages")],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     done.write_text(" ".join(sorted(have | set(wanted))))
     return root
 
