@@ -199,7 +199,8 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--work", type=Path, help="keeps downloads between runs (default: temp)")
     p.add_argument("--models", type=Path, nargs="*", metavar="DIR",
-                   help="only these model folders (default: see tools/arm_models.py)")
+                   help="only these model folders, and --extra's (default: see "
+                        "tools/arm_models.py)")
     p.add_argument("--extra", type=Path, nargs="*", default=[], metavar="DIR",
                    help="model folders edge-convert or edge-train wrote, checked besides the "
                         "default ones")
@@ -242,8 +243,8 @@ def check(args: argparse.Namespace, cpus: list[setup.Cpu], work: Path) -> int:
     import numpy as np
 
     log("converting and training the models, preparing the inputs, running them on x86")
-    folders = [p.resolve() for p in args.models] if args.models else \
-        am.prepare(work, args.vww, args.extra)
+    folders = [*(p.resolve() for p in args.models), *(p.resolve() for p in args.extra)] \
+        if args.models else am.prepare(work, args.vww, args.extra)
     names = [f.name for f in folders]
     if len(set(names)) < len(names):
         print(f"arm_check: model folders must have different names: {names}", file=sys.stderr)
