@@ -6,9 +6,9 @@ plus what 32-bit Raspberry Pi OS (armhf) can run.
 Everything comes from registries into a work folder (tools/arm_setup.py): Debian's arm64/armhf
 python3.11 (apt, ``dpkg -x``) and PyPI's wheels at this machine's versions. Each emulated run
 is ``qemu-*-static -cpu X`` in ``unshare -m`` with the board's /proc/cpuinfo bind-mounted.
-The model folders (tools/arm_models.py): the bundled checkpoints converted by edge-convert,
-bundled model folders under data/ (the person model), the VWW file from ../shared otherwise,
-a model edge-train made (when this edge has edge-train), and any ``--extra`` folder.
+The model folders (tools/arm_models.py): the bundled checkpoints and the bundled person model
+(data/person) converted by edge-convert, a model edge-train made (when this edge has
+edge-train), and any ``--extra`` folder.
 
 1. Models (tools/arm_runner.py on the photos x 2 crops, one thread): every fp32/int8 ONNX on
    onnxruntime and every int8 .tflite on LiteRT (XNNPACK), against each model's exact
@@ -204,9 +204,6 @@ def main() -> int:
     p.add_argument("--extra", type=Path, nargs="*", default=[], metavar="DIR",
                    help="model folders edge-convert or edge-train wrote, checked besides the "
                         "default ones")
-    p.add_argument("--vww", type=Path, default=am.VWW if am.VWW.is_file() else None,
-                   help=f"the MLPerf Tiny VWW int8 .tflite to convert when data/person/ is "
-                        f"not bundled (default {am.VWW} when present)")
     p.add_argument("--cpus", default="pi3,pi4,pi5", help="emulated boards (default all)")
     p.add_argument("--photos", type=int, default=12,
                    help="the first N of data/photos, for the models and edge-run (default 12)")
@@ -244,7 +241,7 @@ def check(args: argparse.Namespace, cpus: list[setup.Cpu], work: Path) -> int:
 
     log("converting and training the models, preparing the inputs, running them on x86")
     folders = [*(p.resolve() for p in args.models), *(p.resolve() for p in args.extra)] \
-        if args.models else am.prepare(work, args.vww, args.extra)
+        if args.models else am.prepare(work, args.extra)
     names = [f.name for f in folders]
     if len(set(names)) < len(names):
         print(f"arm_check: model folders must have different names: {names}", file=sys.stderr)

@@ -3,10 +3,10 @@
 Model folders, in this order:
 - the bundled 0.25-128 and 0.5-160 checkpoints, converted by edge-convert (``m0.25_128/``,
   ``m0.5_160/``);
-- every folder under ``data/`` holding a ``report.json`` (a bundled model folder such as
-  ``data/person/``, the MLPerf Tiny person model, once it is bundled);
-- else the VWW int8 file from ``../shared/data/vww``, converted as edge-convert --labels
-  notperson/person would (``vww/``), when it exists and no bundled folder is the person model;
+- every bundled model under ``data/``: a folder with one .tflite and its labels.txt, converted
+  as ``edge-convert --weights F.tflite --labels labels.txt`` would (``data/person/``, MLPerf
+  Tiny's person model, becomes ``person/``), and a folder edge-convert wrote (report.json) as
+  it is;
 - a model edge-train made from ten bundled photos in three classes (``trained/``), when this
   edge has edge-train;
 - any folder named with ``--extra``.
@@ -24,7 +24,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 PHOTOS = DATA / "photos"
-VWW = ROOT.parent / "shared" / "data" / "vww" / "vww_96_int8.tflite"
 # edge-train's worked example (docs/train.md): classes ImageNet has no single label for
 TRAIN_CLASSES = {"bird": ["bird", "owl", "parrot"],
                  "cat or dog": ["cat", "imprinting_dog_test_0", "pets"],
@@ -32,9 +31,18 @@ TRAIN_CLASSES = {"bird": ["bird", "owl", "parrot"],
                                "missvickie_potato_chips"]}
 
 
-def bundled_folders() -> list[Path]:
-    """Model folders bundled under data/ (each with the report.json edge-convert writes)."""
-    return sorted(p for p in DATA.iterdir() if (p / "report.json").is_file())
+def bundled(work: Path) -> list[Path]:
+    """The model folders bundled under data/: converted ones as they are, weights with their
+    labels.txt converted into work/models/NAME."""
+    folders = []
+    for folder in sorted(p for p in DATA.iterdir() if p.is_dir()):
+        weights = sorted(folder.glob("*.tflite"))
+        if (folder / "report.json").is_file():
+            folders.append(folder)
+        elif len(weights) == 1 and (folder / "labels.txt").is_file():
+            folders.append(convert_into(work / "models" / folder.name, weights[0],
+                                        folder / "labels.txt"))
+    return folders
 
 
 def has_edge_train() -> bool:
@@ -73,20 +81,15 @@ def train_into(work: Path, out: Path) -> Path:
     return out
 
 
-def prepare(work: Path, vww: Path | None, extra: list[Path]) -> list[Path]:
+def prepare(work: Path, extra: list[Path]) -> list[Path]:
     """The model folders to check (see the module docstring); converted ones are remade every
     run (a few seconds), so they are never stale."""
-    models = work / "models"
-    folders = [convert_into(models / f"m{n}", DATA / "models" / f"mobilenet_v1_{n}_quant.tflite")
+    folders = [convert_into(work / "models" / f"m{n}",
+                            DATA / "models" / f"mobilenet_v1_{n}_quant.tflite")
                for n in ("0.25_128", "0.5_160")]
-    bundled = bundled_folders()
-    folders += bundled
-    if vww is not None and not any(p.name == "person" for p in bundled):
-        labels = work / "vww_labels.txt"
-        labels.write_text("notperson\nperson\n")
-        folders.append(convert_into(models / "vww", vww, labels))
+    folders += bundled(work)
     if has_edge_train():
-        folders.append(train_into(work, models / "trained"))
+        folders.append(train_into(work, work / "models" / "trained"))
     return folders + [p.resolve() for p in extra]
 
 
