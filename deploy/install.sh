@@ -60,8 +60,9 @@ check_platform() {
     case "$arch" in
         aarch64|x86_64) ;;
         armv7l|armv6l)
-            echo "install.sh: this is a 32-bit OS ($arch). onnxruntime publishes no 32-bit ARM" \
-                 "wheels on PyPI; install Raspberry Pi OS (64-bit) and run this again." >&2
+            echo "install.sh: this is a 32-bit OS ($arch). PyPI has no 32-bit ARM wheels of" \
+                 "onnxruntime, LiteRT, OpenCV or numpy; install Raspberry Pi OS (64-bit) and" \
+                 "run this again." >&2
             exit 1 ;;
         *) echo "install.sh: warning: untested architecture $arch" >&2 ;;
     esac

@@ -118,8 +118,8 @@ def _system() -> list[Check]:
     machine = platform.machine()
     checks.append(Check("64-bit OS", "OK" if bits == 64 else "WARN",
                         f"{machine}, {bits}-bit Python",
-                        "" if bits == 64 else "install Raspberry Pi OS (64-bit): 32-bit "
-                        "onnxruntime wheels are old or missing"))
+                        "" if bits == 64 else "install Raspberry Pi OS (64-bit): PyPI has no "
+                        "32-bit ARM wheels of onnxruntime, LiteRT, OpenCV or numpy"))
     _, governor = read_cpu_clock()
     if governor.value is None:
         checks.append(Check("CPU governor", "SKIP", governor.reason))
