@@ -1,4 +1,6 @@
 """The microcontroller wing of edge-convert: parts and what fits them (``targets``), the C
-bundle and its Cortex-M compile check (``bundle``), TFLM's own interpreter (``tflm``) and the
-export that ties them together (``export``). Stands on ``edge.convert.tflite`` for the file.
+bundle and its Cortex-M compile check (``bundle``), its README, Makefile and example
+(``recipe``, from ``bundle_files/``; TFLM's sources and flags in ``tflm_build``), TFLM's own
+interpreter (``tflm``) and the export that ties them together (``export``). Stands on
+``edge.convert.tflite`` for the file.
 """
