@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""docs/mcu.md's tables, regenerated: ``edge-convert --mcu`` on each network of the table (and,
-with ``--firmware``, ``edge-bench --mcu --runs 12`` on the bundled QAT models and MLPerf Tiny's
-visual wake words file), with the machine, the date and the tool versions they were made with.
+"""docs/mcu.md's and docs/mcu-firmware.md's tables, regenerated: ``edge-convert --mcu`` on
+each network of the table (and, with ``--firmware``, ``edge-bench --mcu --runs 12`` on the
+bundled QAT models and MLPerf Tiny's visual wake words file), with the machine, the date and
+the tool versions they were made with.
 
-    python tools/mcu_figures.py [--firmware] [--tflm-sources DIR] [--write docs/mcu.md]
+    python tools/mcu_figures.py [--firmware] [--tflm-sources DIR] [--vww FILE]
+                                [--write docs/mcu.md docs/mcu-firmware.md]
 
 Without ``--write`` the tables go to stdout; with it they replace the blocks between
-``<!-- mcu_figures:NAME -->`` and ``<!-- /mcu_figures:NAME -->`` in the file. Which figures
+``<!-- mcu_figures:NAME -->`` and ``<!-- /mcu_figures:NAME -->`` in those files. Which figures
 depend on the CPU: only LiteRT's XNNPACK column (its int8 kernels differ between x86 CPUs, e.g.
 with and without VNNI); every other check is integer arithmetic that gives the same answer on
 any x86-64 machine, and the arena is TFLM's on x86-64 (64-bit pointers).
@@ -28,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT / "data" / "photos"
 MODELS = ROOT / "data" / "models"
-VWW = ROOT.parent / "shared" / "data" / "vww" / "vww_96_int8.tflite"
+VWW = ROOT.parent / "shared" / "data" / "vww" / "vww_96_int8.tflite"  # or --vww
 BIN = Path(sys.executable).parent
 QAT = "QAT file's own quantization (`keep`, the default for a quantized file)"
 # (label, edge-convert arguments besides --calibration photos --mcu)
@@ -110,17 +112,20 @@ def convert_table(out: Path) -> tuple[str, dict[str, Path]]:
     return _table(head, rows), bundles
 
 
-def _table(head: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+def _table(head: list[str], rows: list[list[str]], right: int = 1) -> str:
+    """A markdown table; numbers right-aligned from column ``right`` on."""
+    lines = ["| " + " | ".join(head) + " |",
+             "|" + " --- |" * right + " ---: |" * (len(head) - right)]
     return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
 
 
-def _vww_bundle(out: Path) -> Path | None:
-    if not VWW.is_file():
+def _vww_bundle(out: Path, vww: Path) -> Path | None:
+    if not vww.is_file():
+        print(f"no {vww}: the firmware table has no VWW rows", file=sys.stderr)
         return None
     labels = out / "vww_labels.txt"
     labels.write_text("no person\nperson\n")
-    report = json.loads(run([BIN / "edge-convert", "--weights", VWW, "--labels", labels,
+    report = json.loads(run([BIN / "edge-convert", "--weights", vww, "--labels", labels,
                              "--calibration", PHOTOS, "--mcu", "--output", out / "vww",
                              "--json"]))
     return Path(report["mcu"]["bundle"]["path"])
@@ -130,7 +135,7 @@ def firmware_table(bundles: dict[str, Path], sources: Path, out: Path) -> str:
     """edge-bench --mcu --runs 12 on every CPU and kernel set, one row each."""
     head = ["bundle", "CPU (board)", "kernels", "instructions / inference", "instr / MAC",
             "arena used", "flash", "RAM"]
-    rows = []
+    rows, pairs, identical = [], 0, 0
     for i, (label, folder) in enumerate(bundles.items()):
         run([BIN / "edge-bench", "--mcu", folder, "--tflm-sources", sources, "--runs", "12",
              "--json", out / f"bench-{i}.json"], timeout=7200)
@@ -138,20 +143,28 @@ def firmware_table(bundles: dict[str, Path], sources: Path, out: Path) -> str:
         header = (folder / "model_data.h").read_text()
         macs = _macs(folder)
         arena = int(re.search(r"kTensorArenaSize = (\d+);", header).group(1))
-        first = True
-        for r in report["runs"]:
+        shown = ""
+        for j, r in enumerate(report["runs"]):
             lo, hi = r["instructions_min"], r["instructions_max"]
-            count = f"{lo:,}" if lo == hi else f"{lo / 1e6:.2f}-{hi / 1e6:.2f} M"
+            count = (f"{lo:,}" if lo == hi else f"{lo:,}-{str(hi)[-3:]}" if hi - lo < 1000
+                     else f"{lo / 1e6:.2f}-{hi / 1e6:.2f} M")
             used = f"{r['arena_used_bytes']:,}"
             if not r["fits_bundle_arena"]:
                 used += f" (needs {r['arena_reserved_bytes']:,})"
-            same = "" if r["bit_identical"] else " **not bit-identical**"
-            rows.append([f"{label} ({macs / 1e6:.1f} M MACs; arena {arena:,})" if first else "",
-                         f"{r['cpu'].replace('cortex-', '').upper()} ({r['board']})",
-                         r["kernels"] + same, count, f"{(lo + hi) / 2 / macs:.2f}", used,
-                         f"{r['flash_bytes']:,}", f"{r['ram_bytes']:,}"])
-            first = False
-    return _table(head, rows)
+            pairs += 1
+            identical += bool(r["bit_identical"])
+            kernels = r["kernels"] if r["kernels"] == "reference" else "CMSIS-NN ({})".format(
+                "Helium" if "ARM_MATH_MVEI" in r["cmsis_nn_paths"] else "DSP")
+            cpu = f"{r['cpu'].replace('cortex-', '').upper()} ({r['board']})"
+            rows.append([f"{label} ({macs / 1e6:.1f} M MACs; arena {arena:,})" if j == 0 else "",
+                         "" if cpu == shown else cpu,
+                         kernels + ("" if r["bit_identical"] else " **not bit-identical**"),
+                         count, f"{(lo + hi) / 2 / macs:.2f}", used, f"{r['flash_bytes']:,}",
+                         f"{r['ram_bytes']:,}"])
+            shown = cpu
+    note = (f"Bit-identical with TFLM's x86-64 interpreter on all 12 photos: {identical} of "
+            f"{pairs} pairs.")
+    return note + "\n\n" + _table(head, rows, right=3)
 
 
 def _macs(folder: Path) -> int:
@@ -159,17 +172,22 @@ def _macs(folder: Path) -> int:
     return int(report["macs"])
 
 
-def replace_blocks(doc: Path, blocks: dict[str, str]) -> None:
-    text = doc.read_text()
+def replace_blocks(docs: list[Path], blocks: dict[str, str]) -> None:
+    """Put each block between its markers, in whichever of ``docs`` has them."""
+    texts = {doc: doc.read_text() for doc in docs}
     for name, body in blocks.items():
         pattern = re.compile(rf"(<!-- mcu_figures:{name} -->\n).*?(<!-- /mcu_figures:{name} -->)",
                              re.DOTALL)
-        if not pattern.search(text):
-            sys.exit(f"{doc}: no <!-- mcu_figures:{name} --> block")
-        text = pattern.sub(lambda m, b=body: m.group(1) + b + "\n" + m.group(2), text)
-    tmp = doc.with_name(doc.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, doc)
+        found = [doc for doc, text in texts.items() if pattern.search(text)]
+        if not found:
+            sys.exit(f"no <!-- mcu_figures:{name} --> block in {', '.join(map(str, docs))}")
+        for doc in found:
+            texts[doc] = pattern.sub(lambda m, b=body: m.group(1) + b + "\n" + m.group(2),
+                                     texts[doc])
+    for doc, text in texts.items():
+        tmp = doc.with_name(doc.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, doc)
 
 
 def main() -> int:
@@ -179,7 +197,11 @@ def main() -> int:
     parser.add_argument("--tflm-sources", type=Path,
                         default=os.environ.get("EDGE_TFLM_SOURCES") or ROOT.parent / "shared"
                         / "tflm")
-    parser.add_argument("--write", type=Path, help="replace the tables in this file")
+    parser.add_argument("--vww", type=Path, default=VWW,
+                        help="MLPerf Tiny's visual wake words int8 .tflite (firmware rows)")
+    parser.add_argument("--write", type=Path, nargs="+", metavar="DOC",
+                        help="replace the tables in these files (docs/mcu.md, "
+                        "docs/mcu-firmware.md)")
     args = parser.parse_args()
     when = machine()
     print(f"machine: {when}", file=sys.stderr)
@@ -187,7 +209,7 @@ def main() -> int:
         table, bundles = convert_table(Path(tmp))
         blocks = {"convert": f"_{when}._\n\n{table}"}
         if args.firmware:
-            chosen = {"VWW 0.25-96, 2 classes": _vww_bundle(Path(tmp)),
+            chosen = {"VWW 0.25-96, 2 classes": _vww_bundle(Path(tmp), args.vww),
                       "0.25-128, 1001 classes": bundles[NETWORKS[1][0]],
                       "0.5-160, 1001 classes": bundles[NETWORKS[5][0]]}
             chosen = {k: v for k, v in chosen.items() if v is not None}
