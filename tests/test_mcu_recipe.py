@@ -83,6 +83,32 @@ def test_readme_says_what_the_report_says(bundle: dict) -> None:
     assert max(len(line) for line in text.splitlines() if not line.startswith("|")) <= 96
 
 
+def test_readme_of_an_untrained_uint8_model_without_tflm_or_frames() -> None:
+    """The other branches, from a report as export_mcu writes it: the arena estimated, no
+    verification, no compile check, no labels, uint8 input, the motion gate present."""
+    from edge.convert.mcu.recipe import readme
+    from edge.convert.spec import MobileNetSpec
+    from edge.model import ModelInfo
+
+    spec = MobileNetSpec.create(0.25, 96, 4, "tf")
+    info = ModelInfo(arch="mobilenet_v1", alpha=0.25, resolution=96, classes=4,
+                     background=False, channel_order="RGB", precision="int8",
+                     weights={"kind": "random", "trained": False})
+    mcu = {"tflite": {"ops": ["QUANTIZE", "CONV_2D"],
+                      "input": {"shape": [1, 96, 96, 3], "dtype": "uint8", "scale": 1.0,
+                                "zero_point": 128},
+                      "output": {"scale": 0.5, "zero_point": 0}},
+           "target": {"name": "nrf52840", "sram_bytes": 262144, "flash_bytes": 1048576},
+           "arena_bytes": 85000, "arena_measured": False, "flash_bytes": 300000,
+           "compiled": None, "verification": None, "requantized_weights": []}
+    text = readme(mcu, "MobileNetV1 0.25-96 int8", "m.onnx", spec, info,
+                  ["edge_motion.c", "model_data.cc"])
+    assert "ESTIMATED from the layer table" in text and "**UNTRAINED**" in text
+    assert "`class N` placeholders" in text and "Feed the camera bytes as they are" in text
+    assert "= 0.5 x q." in text and "`edge_motion.h`, `edge_motion.c`" in text
+    assert "Not run against the ONNX model" in text and "compiles with" not in text
+
+
 def test_makefile_builds_only_the_bundles_kernels(bundle: dict) -> None:
     text = (bundle["dir"] / "Makefile").read_text()
     kernels = re.search(r"^KERNEL_NAMES := (.*)$", text, re.MULTILINE).group(1).split()

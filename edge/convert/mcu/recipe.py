@@ -115,8 +115,9 @@ def readme(mcu: dict, title: str, source: str, spec, info, files: list[str]) -> 
     compiled = mcu.get("compiled")
     rodata = (f"; `.rodata` of the compiled `model_data.cc`: "
               f"{next(iter(compiled['cpus'].values()))['rodata_bytes']:,} B" if compiled else "")
-    feed = ("int8 = camera byte - 128, i.e. `(int8_t)(byte ^ 0x80)`" if int8 else
-            "the camera bytes as they are (uint8; a QUANTIZE op shifts them to int8)")
+    feed = ("Feed each byte as int8 = camera byte - 128, i.e. `(int8_t)(byte ^ 0x80)`." if int8
+            else "Feed the camera bytes as they are (uint8: the model's first op, QUANTIZE, "
+            "shifts them to int8).")
     motion = ("\n- `edge_motion.h`, `edge_motion.c`: the motion gate for a still camera "
               "(run the model only when the scene changed; the example calls it)"
               if "edge_motion.c" in files else "")
@@ -142,7 +143,7 @@ def readme(mcu: dict, title: str, source: str, spec, info, files: list[str]) -> 
     ]
     table = "\n".join(["| | |", "| --- | --- |", *(f"| {k} | {v} |" for k, v in rows)])
     zero = out["zero_point"]
-    q_minus_zero = f"q + {-zero}" if zero < 0 else f"q - {zero}"
+    q_minus_zero = f"(q + {-zero})" if zero < 0 else f"(q - {zero})" if zero else "q"
     weights = info.weights.get("file") or info.weights.get("kind") or "random initialisation"
     text = f"""# {title}
 
@@ -164,7 +165,7 @@ A MobileNetV1 image classifier for TensorFlow Lite Micro (TFLM), written by `edg
 
 Give the model the camera's picture as edge's runtime does: the centre square of the frame,
 area-averaged down to {w} x {h}, RGB byte order (an RGB565 camera needs expanding to 8 bits
-per channel), row by row. Feed each byte as {feed}. That is all a camera needs: the scale
+per channel), row by row. {feed} That is all a camera needs: the scale
 {inp['scale']!r} and zero point {inp['zero_point']} in the header (`kInputScale`,
 `kInputZeroPoint`) only say which real numbers those integers stand for inside the network
 (they depend on where the weights came from); they do not change what you feed.
@@ -173,7 +174,7 @@ per channel), row by row. Feed each byte as {feed}. That is all a camera needs: 
 
 {classes} int8 logits. The top class is the largest; no softmax is needed to pick it. As a
 real number a logit is `kOutputScale * (q - kOutputZeroPoint)` = {out['scale']!r} x
-({q_minus_zero}). Its name is `kLabels[index]`.
+{q_minus_zero}. Its name is `kLabels[index]`.
 
 ## Memory
 
