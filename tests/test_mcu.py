@@ -52,7 +52,9 @@ def test_cli_writes_tflite_bundle_and_report(mcu_025):
     name = "mobilenet_v1_0.25_128_int8"
     assert (out / f"{name}.tflite").is_file()
     assert sorted(p.name for p in (out / f"{name}_mcu").iterdir()) == [
-        "edge_motion.c", "edge_motion.h", "model_data.cc", "model_data.h", "model_ops.h"]
+        "Makefile", "README.md", "edge_motion.c", "edge_motion.h", "example", "model_data.cc",
+        "model_data.h", "model_labels.cc", "model_labels.h", "model_ops.h"]
+        # README, Makefile, example and labels: tests/test_mcu_recipe.py
     assert mcu["arena_measured"] and mcu["measured"]["arena_bytes"] == mcu["arena_bytes"]
     assert mcu["flash_bytes"] == len(mcu_025["tflite"])
     assert mcu["tflite"]["ops"] == ["CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "FULLY_CONNECTED"]

@@ -207,3 +207,14 @@ def test_the_motion_gate_changes_no_switch(person_model, tmp_path):
                             json.loads(proc.stdout)["frames"]["gated"])
     assert runs[False] == ([1, 37], 0)
     assert runs[True][0] == [1, 37] and runs[True][1] >= 50
+
+
+@pytest.mark.parametrize(("flag", "value", "says"), [
+    ("--trigger-threshold", "1", "must be < 1"), ("--trigger-threshold", "0", "must be > 0"),
+    ("--trigger-on", "0", "must be >= 1"), ("--trigger-off", "-3", "must be >= 1")])
+def test_bad_trigger_settings_are_one_line(flag, value, says):
+    proc = subprocess.run([str(BIN / "edge-run"), "--no-config", "--synthetic", "--model",
+                           str(PERSON), "--trigger", "person", flag, value],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert flag in proc.stderr and says in proc.stderr, proc.stderr

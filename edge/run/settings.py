@@ -110,7 +110,7 @@ SETTINGS: tuple[Setting, ...] = (
            "Assistant binary_sensor on each change, a results-log field, /stats and /metrics "
            "(repeatable, or comma-separated)"),
     S("trigger_threshold", float, 0.5, group=TRIGGER, metavar="P", minimum=0, above=True,
-      maximum=1, help="the class probability at which a trigger counts a frame as on "
+      maximum=1, below=True, help="the class probability at which a trigger counts a frame as on "
                       "(default 0.5)"),
     S("trigger_on", int, 2, group=TRIGGER, metavar="N", minimum=1, maximum=10_000,
       help="frames in a row at or above the threshold to switch on (default 2)"),

@@ -29,7 +29,7 @@ INSTRUCTIONS_NOTE = (
     "cores and models with these counts, not latencies). For scale, MLPerf Tiny's visual wake "
     "words model (0.25-96, 2 classes) is published at about 10.7 M cycles on a Cortex-M4 "
     "(X-CUBE-AI, another runtime), 6.7 M on a Cortex-M7 and 6.4 M on a Cortex-M85 (TFLM + "
-    "CMSIS-NN); docs/mcu.md sets those beside these counts")
+    "CMSIS-NN); docs/mcu-firmware.md sets those beside these counts")
 KIB = 1024
 
 

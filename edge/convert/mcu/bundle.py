@@ -7,6 +7,9 @@
   ``tflite::MicroMutableOpResolver<N>`` (every registered kernel costs flash).
 - ``edge_motion.h`` / ``edge_motion.c`` (from :mod:`edge.convert.mcu.motion`): the motion
   gate, compiled here too (C99, -Wall -Wextra -Werror) when ``arm-none-eabi-gcc`` is present.
+- ``model_labels.h`` / ``model_labels.cc``: the class names, ``edge_model::kLabels[]``.
+
+The README, Makefile and example beside them: :mod:`edge.convert.mcu.recipe`.
 """
 
 from __future__ import annotations
@@ -40,10 +43,66 @@ def _comment(text: str, width: int = 96) -> str:
     return "\n".join(f"// {line}" for line in textwrap.wrap(text, width - 3))
 
 
+def c_string(text: str) -> str:
+    """A C/C++ string literal: printable ASCII as it is, other bytes (UTF-8) and ``?`` (no
+    trigraphs) as three-digit octal escapes."""
+    out = []
+    for byte in text.encode():
+        char = chr(byte)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif 32 <= byte < 127 and char != "?":
+            out.append(char)
+        else:
+            out.append(f"\\{byte:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def label_files(labels: list[str] | None, classes: int, banner: str) -> dict[str, str]:
+    """``model_labels.h`` / ``.cc``: the class names (``class N`` for a model without)."""
+    names = labels or [f"class {i}" for i in range(classes)]
+    size = sum(len(name.encode()) + 1 for name in names)
+    whence = ("" if labels else " The model carries no labels (give edge-convert --labels "
+              "FILE): these are placeholders.")
+    header = f"""{banner}
+#ifndef EDGE_MODEL_LABELS_H_
+#define EDGE_MODEL_LABELS_H_
+
+namespace edge_model {{
+
+{_comment("The class names, by output index (with kClass0IsBackground, kLabels[0] is the "
+          f"background). {size:,} bytes of strings plus a pointer each in model_labels.cc; "
+          "a build with -Wl,--gc-sections drops them when nothing reads them." + whence)}
+constexpr int kNumLabels = {len(names)};
+extern const char* const kLabels[kNumLabels];
+
+}}  // namespace edge_model
+
+#endif  // EDGE_MODEL_LABELS_H_
+"""
+    rows = "\n".join(f"    {c_string(name)}," for name in names)
+    source = f"""{banner}
+#include "model_labels.h"
+
+#include "model_data.h"
+
+namespace edge_model {{
+
+static_assert(kNumLabels == kNumClasses, "one label per class");
+
+const char* const kLabels[kNumLabels] = {{
+{rows}
+}};
+
+}}  // namespace edge_model
+"""
+    return {"model_labels.h": header, "model_labels.cc": source}
+
+
 def c_files(tflite: bytes, title: str, source: str, input_info: dict, output: dict,
             ops: list[str], classes: int, background: bool, trained: bool, arena: int,
-            arena_note: str) -> dict[str, str]:
-    """File name -> text of the bundle."""
+            arena_note: str, labels: list[str] | None = None) -> dict[str, str]:
+    """File name -> text of the bundle's C/C++ files."""
     missing = [op for op in ops if op not in RESOLVER_METHODS]
     if missing:
         raise EdgeError(f"no TFLM resolver method known for {missing}")
@@ -126,7 +185,8 @@ alignas(16) const unsigned char {DATA_NAME}[{len(tflite) + 1}] =
 {_literal(tflite)};
 const unsigned int {DATA_NAME}_size = {len(tflite)};
 """
-    return {"model_data.h": header, "model_ops.h": resolver, "model_data.cc": source_cc}
+    return {"model_data.h": header, "model_ops.h": resolver, "model_data.cc": source_cc,
+            **label_files(labels, classes, banner)}
 
 
 def arm_compiler() -> str | None:

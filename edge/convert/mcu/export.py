@@ -1,4 +1,5 @@
-"""The microcontroller export: the int8 ``.tflite``, its C bundle for TensorFlow Lite Micro,
+"""The microcontroller export: the int8 ``.tflite``, its C bundle for TensorFlow Lite Micro
+(with labels, a README, a Makefile and an example),
 the arena TFLM itself allocates (measured where ``tflite-micro`` is installed, else the
 estimate, and the report says which), its flash bytes, whether it fits the part, and the proof
 that it is the same model as the int8 ONNX (TFLM's interpreter and LiteRT on the same frames).
@@ -12,6 +13,7 @@ import numpy as np
 
 from edge.convert.mcu.bundle import c_files, compile_check
 from edge.convert.mcu.motion import motion_files
+from edge.convert.mcu.recipe import readme, recipe_files
 from edge.convert.mcu.targets import Target, check_fit, estimate_arena, estimate_flash
 from edge.convert.mcu.tflm import measure_arena, tflm_available, tflm_runner
 from edge.convert.spec import MobileNetSpec
@@ -60,15 +62,15 @@ def export_mcu(int8_path: Path, staging: Path, spec: MobileNetSpec, info: ModelI
     bundle.mkdir()
     files = c_files(export.tflite, title(spec, info), int8_path.name, export.input,
                     export.output, export.ops, spec.classes, info.background, info.trained,
-                    arena, arena_note(measured, spec.classes, arena))
+                    arena, arena_note(measured, spec.classes, arena), info.labels)
     files.update(motion_files())  # the motion gate for a still camera (docs/motion-gate.md)
-    for name, text in files.items():
-        (bundle / name).write_text(text)
+    files.update(recipe_files(export.ops))
+    _write(bundle, files)
     report = {
         "target": {"name": target.name, "sram_bytes": target.sram, "flash_bytes": target.flash,
                    "about": target.about},
         "tflite": {k: tflite[k] for k in ("path", "bytes", "ops", "input", "output")},
-        "bundle": {"path": str(bundle), "files": sorted(files)},
+        "bundle": {"path": str(bundle), "files": sorted([*files, "README.md"])},
         "estimate": estimate,
         "measured": ({**measured, "by": "TFLM interpreter (tflite-micro), x86-64"}
                      if measured else None),
@@ -81,4 +83,13 @@ def export_mcu(int8_path: Path, staging: Path, spec: MobileNetSpec, info: ModelI
                                        export.output, **tflm_check(export.tflite, measured))
                          if cases else None),
     }
+    _write(bundle, {"README.md": readme(report, title(spec, info), int8_path.name, spec, info,
+                                        report["bundle"]["files"])})
     return report, [tflite_path, bundle]
+
+
+def _write(bundle: Path, files: dict[str, str]) -> None:
+    """Write the bundle's files (into the conversion's staging folder: published whole)."""
+    for name, text in files.items():
+        (bundle / name).parent.mkdir(parents=True, exist_ok=True)
+        (bundle / name).write_text(text)

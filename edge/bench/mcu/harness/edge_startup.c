@@ -1,6 +1,7 @@
 // Reset and fault handling for the harness images on QEMU's MPS2/MPS3 boards: vector table,
 // FPU (and Helium) access, .data copied from its load image, .bss zeroed, semihosting opened,
-// constructors, then main(); its return value is the exit status QEMU reports.
+// constructors, then main(argc, argv) with QEMU's semihosting command line (its
+// -semihosting-config arg=...); its return value is the exit status QEMU reports.
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -9,9 +10,32 @@ extern uint32_t __data_load__, __data_start__, __data_end__, __bss_start__, __bs
 extern uint32_t __stack_top;
 extern void __libc_init_array(void);
 extern void initialise_monitor_handles(void);
-extern int main(void);
+extern int main(int argc, char** argv);
 
 #define REG(addr) (*(volatile uint32_t*)(addr))
+#define MAX_ARGS 16
+
+// Semihosting SYS_GET_CMDLINE split at spaces into argv (argv[argc] = NULL).
+static int command_line(char** argv) {
+  static char line[256];
+  struct {
+    char* buffer;
+    int length;
+  } block = {line, (int)sizeof(line)};
+  register uint32_t op __asm__("r0") = 0x15;
+  register void* arg __asm__("r1") = &block;
+  __asm volatile("bkpt 0xAB" : "+r"(op) : "r"(arg) : "memory");
+  int argc = 0;
+  if (op != 0) line[0] = '\0';
+  for (char* p = line; *p != '\0' && argc < MAX_ARGS;) {
+    while (*p == ' ') *p++ = '\0';
+    if (*p == '\0') break;
+    argv[argc++] = p;
+    while (*p != ' ' && *p != '\0') ++p;
+  }
+  argv[argc] = NULL;
+  return argc;
+}
 
 void Reset_Handler(void) {
 #if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
@@ -24,7 +48,9 @@ void Reset_Handler(void) {
   for (uint32_t* p = &__bss_start__; p < &__bss_end__; ++p) *p = 0;
   initialise_monitor_handles();
   __libc_init_array();
-  exit(main());
+  static char* argv[MAX_ARGS + 1];
+  const int argc = command_line(argv);
+  exit(main(argc, argv));
 }
 
 // Semihosting SYS_WRITE0: works even when the C library state is suspect.
