@@ -313,7 +313,8 @@ def main() -> int:
 def summarise(rows, runs, variants, idle_rows, args) -> dict:
     cpu = cpu_features()
     print(f"\n{cpu['model']} ({', '.join(cpu['features'])}), {os.cpu_count()} CPUs; paced at "
-          f"{args.fps:g} FPS, {args.seconds:g} s a run, medians of {args.rounds} rounds")
+          f"{args.fps:g} FPS, {args.seconds:g} s a run, medians of {args.rounds} rounds (a "
+          "ratio: the median of each round's)")
     print("| model | threads | sinks | CPU-ms/frame bare | edge-run | ratio | inference p50 "
           "bare | edge-run | ratio | load |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
@@ -324,20 +325,25 @@ def summarise(rows, runs, variants, idle_rows, args) -> dict:
         for variant in variants:
             got = rows[(str(model), threads, variant)]
             e_cpu, e_p50 = (float(np.median([x[k] for x in got])) for k in ("cpu_ms", "p50_ms"))
+            # each round's edge-run against that round's bare loop, then the median: drift
+            # between rounds cancels
+            cpu_ratio, p50_ratio = (float(np.median([e[k] / b[k] for b, e in zip(base, got,
+                                                                                strict=True)]))
+                                    for k in ("cpu_ms", "p50_ms"))
             loads = [x["load"] for x in base + got]
             row = {"model": model.name, "threads": threads, "sinks": variant,
                    "bare_cpu_ms": round(b_cpu, 3), "edge_cpu_ms": round(e_cpu, 3),
-                   "cpu_ratio": round(e_cpu / b_cpu, 3), "bare_p50_ms": round(b_p50, 4),
-                   "edge_p50_ms": round(e_p50, 4), "p50_ratio": round(e_p50 / b_p50, 3),
+                   "cpu_ratio": round(cpu_ratio, 3), "bare_p50_ms": round(b_p50, 4),
+                   "edge_p50_ms": round(e_p50, 4), "p50_ratio": round(p50_ratio, 3),
                    "load": [min(loads), max(loads)],
                    "rounds": {"bare": base, "edge": got}}
             table.append(row)
             print(f"| {model.name} | {threads} | {variant} | {b_cpu:.3f} | {e_cpu:.3f} | "
-                  f"**{e_cpu / b_cpu:.2f}x** | {b_p50:.3f} | {e_p50:.3f} | "
-                  f"{e_p50 / b_p50:.2f}x | {min(loads):.1f}-{max(loads):.1f} |")
+                  f"**{cpu_ratio:.2f}x** | {b_p50:.3f} | {e_p50:.3f} | "
+                  f"{p50_ratio:.2f}x | {min(loads):.1f}-{max(loads):.1f} |")
         spun = rows.get((str(model), threads, "bare, spinning"))
         if spun:
-            spin_cpu = float(np.median([x["cpu_ms"] for x in spun]))
+            spin_cpu = float(np.median([x["cpu_ms"] for x in spun]))  # against the median
             table.append({"model": model.name, "threads": threads, "sinks": "bare, spinning",
                           "bare_cpu_ms": round(spin_cpu, 3), "rounds": {"bare": spun}})
             print(f"| {model.name} | {threads} | bare, onnxruntime spinning | {b_cpu:.3f} | "
@@ -352,13 +358,16 @@ def summarise(rows, runs, variants, idle_rows, args) -> dict:
             (b_fps, b_p50), (e_fps, e_p50) = (
                 [float(np.median([x[k] for x in got])) for k in ("fps", "p50_ms")]
                 for got in (b, e))
+            fps_ratio, p50_ratio = (float(np.median([y[k] / x[k] for x, y in zip(b, e,
+                                                                                  strict=True)]))
+                                    for k in ("fps", "p50_ms"))
             table.append({"model": model.name, "threads": threads, "sinks": "full speed",
                           "bare_fps": round(b_fps, 1), "edge_fps": round(e_fps, 1),
-                          "fps_ratio": round(e_fps / b_fps, 3), "bare_p50_ms": round(b_p50, 4),
-                          "edge_p50_ms": round(e_p50, 4), "p50_ratio": round(e_p50 / b_p50, 3),
+                          "fps_ratio": round(fps_ratio, 3), "bare_p50_ms": round(b_p50, 4),
+                          "edge_p50_ms": round(e_p50, 4), "p50_ratio": round(p50_ratio, 3),
                           "rounds": {"bare": b, "edge": e}})
             print(f"| {model.name} | {threads} | {b_fps:.0f} | {e_fps:.0f} | "
-                  f"{e_fps / b_fps:.3f}x | {b_p50:.3f} | {e_p50:.3f} | {e_p50 / b_p50:.3f}x |")
+                  f"{fps_ratio:.3f}x | {b_p50:.3f} | {e_p50:.3f} | {p50_ratio:.3f}x |")
     for name, got in idle_rows.items():
         print(f"idle ({name} sinks, no frames, --fps-cap 1): {got['core_percent']:.2f}% of a "
               f"core (load {got['load']})")
