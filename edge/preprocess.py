@@ -39,6 +39,9 @@ def shrink(image: np.ndarray, size: int) -> np.ndarray:
 def to_input(image: np.ndarray, order: str, size: int, crop: str = DEFAULT_CROP) -> np.ndarray:
     """Crop (``center`` square or ``full`` frame), resize to ``size``, return [1,size,size,3]
     uint8 RGB."""
+    if image.shape == (size, size, 3) and order == "RGB" and image.dtype == np.uint8 and \
+            image.flags.c_contiguous and crop in CROP_MODES:
+        return image[np.newaxis]  # already the model's input (a lores stream): no copy
     if crop not in CROP_MODES:
         raise ValueError(f"crop must be one of {CROP_MODES}, got {crop!r}")
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:

@@ -169,7 +169,12 @@ def run_benchmark(paths: list[Path], threads: list[int], runs: int | None = 200,
 def paced_cpu_ms(step, fps: float, seconds: float) -> float:
     """Process CPU-ms per call of ``step()`` called ``fps`` times a second for ``seconds``:
     what a frame costs a device that is mostly waiting for the next one."""
-    interval, frames = 1.0 / fps, 0
+    return paced_loop(step, fps, seconds)[0]
+
+
+def paced_loop(step, fps: float, seconds: float) -> tuple[float, list[float]]:
+    """:func:`paced_cpu_ms` and the wall milliseconds of each call."""
+    interval, calls = 1.0 / fps, []
     cpu0 = time.process_time()
     start = next_due = time.monotonic()
     while time.monotonic() - start < seconds:
@@ -177,9 +182,10 @@ def paced_cpu_ms(step, fps: float, seconds: float) -> float:
         if delay > 0:
             time.sleep(delay)
         next_due += interval
+        t0 = time.perf_counter()
         step()
-        frames += 1
-    return (time.process_time() - cpu0) / frames * 1e3
+        calls.append((time.perf_counter() - t0) * 1e3)
+    return (time.process_time() - cpu0) / len(calls) * 1e3, calls
 
 
 def _quick_ms(config: Config) -> float:

@@ -14,11 +14,12 @@ joined with a bounded wait; a driver that never returns is reported, never relea
 from __future__ import annotations
 
 import logging
-import queue
+import math
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from queue import SimpleQueue
 
 import numpy as np
 
@@ -26,21 +27,20 @@ from edge.errors import SourceError
 from edge.frame import Frame
 from edge.model import ModelInfo
 from edge.motion import GateParams, MotionGate
-from edge.postprocess import top_k_softmax_batch
+from edge.postprocess import top_k_softmax, top_k_softmax_batch
 from edge.preprocess import DEFAULT_CROP, frame_to_input
-from edge.run.handoff import Captured, Costs, Inferred, Slot, ema
+from edge.run.handoff import Captured, Costs, Inferred, Slot, batches, ema
 from edge.run.trigger import Triggers
 from edge.sinks.base import FrameSink, Result, Sink
-from edge.sources.base import Source
+from edge.sources.base import Signal, Source
 from edge.sources.reconnect import Reconnecting
 from edge.telemetry.figures import RunStats
 from edge.telemetry.metrics import RunFigures, status_text
 from edge.telemetry.monitor import SystemMonitor, rss_mb, rss_peak_mb
 
 log = logging.getLogger(__name__)
-REPORT_EVERY_S = 0.005  # how often the reporting thread takes the waiting results
 MAX_WAITING_RESULTS = 256  # beyond this, sinks are not keeping up: results are dropped
-MAX_BATCH = 32
+IDLE = float("inf")  # a heartbeat that never goes stale: the thread is waiting, not stuck
 
 
 @dataclass(frozen=True)
@@ -79,15 +79,14 @@ class Pipeline:
         self.source = source
         self.sinks, self.frame_sinks = list(sinks), list(frame_sinks)
         self.figures = RunFigures()
-        self.stop_event = threading.Event()
+        self.stop_event = Signal()
         self.first_result = threading.Event()
         self.error: BaseException | None = None
         self.latest: Result | None = None
         self.end_reason = ""
         self._display_frame: Frame | None = None
         self._slot = Slot()
-        self._results: queue.SimpleQueue[Inferred | None] = queue.SimpleQueue()
-        self._report_wake = threading.Event()  # set at shutdown: deliver the rest now
+        self._results: SimpleQueue[Inferred | None] = SimpleQueue()
         self._enqueued = self._delivered = 0  # results handed to the reporter, and delivered
         self._opened = threading.Event()
         self._open_error: BaseException | None = None
@@ -116,10 +115,10 @@ class Pipeline:
         may_preprocess = lossless and self.engine is not None and self.info is not None
         try:
             while not self.stop_event.is_set():
-                self._beat_capture()
-                t_read = time.perf_counter()
+                self._beat["capture"] = t_read = time.monotonic()
                 frame = source.read()
-                self._cost.read = ema(self._cost.read, (time.perf_counter() - t_read) * 1e3)
+                if may_preprocess:
+                    self._cost.read = ema(self._cost.read, (time.monotonic() - t_read) * 1e3)
                 if frame is None:
                     if not self.stop_event.is_set():
                         self.end_reason = self.end_reason or "end of input"
@@ -153,33 +152,17 @@ class Pipeline:
 
     # -- reporting thread -----------------------------------------------------------------
     def _report(self) -> None:
-        """Postprocessing and sinks, off the inference thread, in batches: every few
-        milliseconds it takes whatever results are waiting. Waking once per frame would cost
-        the inference thread a GIL handover per frame; a batch also pays numpy's per-call cost
-        once (right after a large model runs, even a small softmax is slow with cold caches)."""
-        done = behind = False
-        while not done:
-            if not behind:
-                self._report_wake.wait(REPORT_EVERY_S)
-            batch: list[Inferred] = []
-            while len(batch) < MAX_BATCH:
-                try:
-                    item = self._results.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    done = True
-                    break
-                batch.append(item)
-            behind = len(batch) == MAX_BATCH
-            if batch:
-                self._deliver(batch)
+        """Postprocessing and sinks, off the inference thread: asleep until a result comes,
+        in batches when they come faster than it wakes (:func:`edge.run.handoff.batches`)."""
+        for batch in batches(self._results):
+            self._deliver(batch)
 
     def _deliver(self, batch: list[Inferred]) -> None:
         t0 = time.perf_counter()
-        scored = [item for item in batch if item.logits is not None]
-        tops = iter(top_k_softmax_batch(np.stack([i.logits for i in scored]), self.options.top_k)
-                    if scored else [])
+        scored = [item.logits for item in batch if item.logits is not None]
+        k = self.options.top_k
+        tops = iter([top_k_softmax(scored[0], k)] if len(scored) == 1 else
+                    top_k_softmax_batch(np.stack(scored), k) if scored else [])
         post_ms = (time.perf_counter() - t0) * 1e3 / len(batch)
         now_ns = time.monotonic_ns()
         for item in batch:
@@ -204,8 +187,10 @@ class Pipeline:
                     sink.error = f"failed: {exc.__class__.__name__}: {exc}"
                     self._active_sinks = [s for s in self._active_sinks if s is not sink]
             self._delivered += 1
-            time.sleep(0)  # let the inference thread have the GIL back between results
-        self.first_result.set()
+            if len(batch) > 1:
+                time.sleep(0)  # let the inference thread have the GIL back between results
+        if not self.first_result.is_set():
+            self.first_result.set()
 
     # -- the run --------------------------------------------------------------------------
     def start(self) -> None:
@@ -239,29 +224,31 @@ class Pipeline:
         next_due = time.monotonic()
         processed = 0
         pumped = [s for s in self.sinks if s.main_thread]
+        # nothing else needs this thread while no frames come: stop() and the end of the
+        # input wake it, so it wakes on its own only for the GUI, or to end a --duration
+        wait_s = 0.1 if pumped else 1.0
         try:
             while not self.stop_event.is_set():
-                self._beat["inference"] = time.monotonic()
+                now = self._beat["inference"] = time.monotonic()
                 for sink in pumped:
                     sink.pump()
-                if opts.duration is not None and \
-                        time.monotonic() - self.figures.started >= opts.duration:
+                left = math.inf if opts.duration is None else \
+                    opts.duration - (now - self.figures.started)
+                if left <= 0:
                     self.end_reason = "duration reached"
                     break
                 if interval:
-                    now = time.monotonic()
                     delay = next_due - now
-                    if opts.duration is not None and delay > 0:
-                        left = opts.duration - (now - self.figures.started)
+                    if delay > 0:
+                        if self.stop_event.wait(min(delay, left)):
+                            break
                         if left < delay:  # the run ends before the next frame is due
-                            if self.stop_event.wait(max(left, 0.0)):
-                                break
                             continue
-                    if delay > 0 and self.stop_event.wait(delay):
-                        break
                     next_due = max(next_due + interval, time.monotonic() - interval)
                 t_wait = time.perf_counter()
-                item = self._slot.get(timeout=0.1)
+                self._beat["inference"] = IDLE  # waiting for a frame is not being stuck
+                item = self._slot.get(timeout=min(wait_s, left))
+                self._beat["inference"] = time.monotonic()
                 if item is None:
                     if self._slot.closed:
                         break
@@ -293,7 +280,8 @@ class Pipeline:
                 t1 = time.perf_counter()
                 logits = self._gate_answer = self.engine.run(tensor)
                 infer_ms = (time.perf_counter() - t1) * 1e3
-                self._cost.inference = ema(self._cost.inference, infer_ms)
+                if not self.source.live:  # where a replay preprocesses depends on it
+                    self._cost.inference = ema(self._cost.inference, infer_ms)
         self._display_frame = frame
         if self._results.qsize() >= MAX_WAITING_RESULTS:  # never stall inference for sinks
             self.figures.report_dropped += 1
@@ -335,7 +323,6 @@ class Pipeline:
         they make progress; give up after ``sink_patience_s`` without any, counting the rest."""
         patience_s = self.options.sink_patience_s
         self._results.put(None)
-        self._report_wake.set()
         delivered, since = self._delivered, time.monotonic()
         while self._reporter.is_alive() and time.monotonic() - since < patience_s:
             self._reporter.join(timeout=0.2)
@@ -350,6 +337,7 @@ class Pipeline:
         """Ask the loop to finish (thread- and signal-safe)."""
         self.end_reason = self.end_reason or "stopped"
         self.stop_event.set()
+        self._slot.wake()
 
     # -- what it reports ------------------------------------------------------------------
     def fps(self) -> float:

@@ -8,10 +8,39 @@ waiting on time (pacing, reconnect back-off) and releases nothing.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 
 from edge.frame import Frame
+
+
+class Signal:
+    """A flag that is set once and never cleared, like :class:`threading.Event`, but waited
+    on in one C call (a lock used as a latch) instead of a Python ``Condition``: the waits
+    that pace every frame cost less. ``set()`` is thread- and signal-safe."""
+
+    def __init__(self) -> None:
+        self._flag = False
+        self._latch = threading.Lock()
+        self._latch.acquire()
+
+    def set(self) -> None:
+        self._flag = True
+        with contextlib.suppress(RuntimeError):  # already open
+            self._latch.release()
+
+    def is_set(self) -> bool:
+        return self._flag
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once set; False when ``timeout`` seconds passed first."""
+        if self._flag:
+            return True
+        if self._latch.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
+            with contextlib.suppress(RuntimeError):  # open it again for any other waiter
+                self._latch.release()
+        return self._flag
 
 
 class Source:
@@ -30,7 +59,7 @@ class Source:
         self.skipped_names: list[str] = []
         self.state = "up"
         self.outages = 0
-        self.interrupted = threading.Event()
+        self.interrupted = Signal()
 
     def open(self) -> None:
         """Acquire the device or file; raise EdgeError with a one-line reason on failure."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import bisect
 import collections
 import threading
 import time
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -14,11 +16,23 @@ PERCENTILES = (50, 90, 99)
 
 
 def percentiles(values, qs=PERCENTILES) -> dict[str, float | None]:
-    """{"p50": ..., ...} of ``values`` (linear interpolation, as numpy's default)."""
-    arr = np.asarray(values, dtype=np.float64)
-    if arr.size == 0:
+    """{"p50": ..., ...} of ``values`` (linear interpolation, as numpy's default). A window
+    of a few hundred samples is sorted in Python: np.percentile's own overhead is several
+    times the sort."""
+    if isinstance(values, np.ndarray) and values.size > 4096:
+        return {f"p{q}": float(v) for q, v in zip(qs, np.percentile(values.astype(np.float64),
+                                                                    qs), strict=True)}
+    data = sorted(values.tolist() if isinstance(values, np.ndarray) else values)
+    if not data:
         return {f"p{q}": None for q in qs}
-    return {f"p{q}": float(v) for q, v in zip(qs, np.percentile(arr, qs), strict=True)}
+    out: dict[str, float | None] = {}
+    for q in qs:
+        pos = (len(data) - 1) * q / 100
+        lo = int(pos)
+        a, b = float(data[lo]), float(data[min(lo + 1, len(data) - 1)])
+        t = pos - lo  # numpy's lerp, exact at both ends
+        out[f"p{q}"] = a + (b - a) * t if t < 0.5 else b - (b - a) * (1 - t)
+    return out
 
 
 def stage_percentiles(values) -> Percentiles:
@@ -27,42 +41,41 @@ def stage_percentiles(values) -> Percentiles:
 
 
 class Rate:
-    """Events per second over a sliding window of ``window`` seconds, plus a run total."""
+    """Events per second over a sliding window of ``window`` seconds, plus a run total.
 
-    def __init__(self, window: float = 5.0) -> None:
+    One thread ticks (two appends, no lock: once a frame, that is the whole cost); readers
+    copy the times and count the window's. Past ``keep`` events in the window the rate is
+    estimated from the newest ``keep`` (at over ``keep / window`` events a second)."""
+
+    def __init__(self, window: float = 5.0, keep: int = 4096) -> None:
         self.window = window
         self.count = 0
-        self._times: collections.deque[float] = collections.deque()
+        self._times: collections.deque[float] = collections.deque(maxlen=keep)
         self._start = time.monotonic()
-        self._lock = threading.Lock()
 
     def restart(self) -> None:
-        with self._lock:
-            self.count = 0
-            self._times.clear()
-            self._start = time.monotonic()
+        self.count = 0
+        self._times.clear()
+        self._start = time.monotonic()
 
     def tick(self, now: float | None = None) -> None:
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            self.count += 1
-            self._times.append(now)
-            while self._times and self._times[0] < now - self.window:
-                self._times.popleft()
+        self.count += 1
+        self._times.append(time.monotonic() if now is None else now)
 
     def per_second(self, now: float | None = None) -> float:
         """Rate over the window. A run younger than the window counts the gaps between its
         events up to now ((n - 1) / (now - first)): a burst at start (frames queued while
         the engine loaded) reads as what it is, not as a rate, and a stall decays it."""
         now = time.monotonic() if now is None else now
-        with self._lock:
-            while self._times and self._times[0] < now - self.window:
-                self._times.popleft()
-            n = len(self._times)
-            if now - self._start >= self.window:
-                return n / self.window
-            span = now - self._times[0] if n else 0.0
-            return (n - 1) / span if n >= 2 and span > 0 else 0.0
+        times = self._times.copy()  # one C call: atomic against the ticking thread
+        first = bisect.bisect_left(times, now - self.window)
+        inside = len(times) - first
+        if inside == len(times) == times.maxlen and now > times[0]:
+            return len(times) / (now - times[0])  # more events than kept: the newest's rate
+        if now - self._start >= self.window:
+            return inside / self.window
+        span = now - times[first] if inside else 0.0
+        return (inside - 1) / span if inside >= 2 and span > 0 else 0.0
 
     def overall(self, now: float | None = None) -> float:
         now = time.monotonic() if now is None else now
@@ -88,20 +101,28 @@ class Latency:
         self._lock = threading.Lock()
 
     def add(self, ms: float) -> None:
+        self.extend((ms,))
+
+    def extend(self, values: Sequence[float]) -> None:
+        """Add samples, in order, under one lock."""
         with self._lock:
-            self._recent.append(ms)
-            self._seen += 1
-            self._sum += ms
-            if self._seen % self._stride:
-                return
-            if self._n == self._run.size:
-                if self._n >= self._max_run:
-                    self._run = self._run[::2].copy()
-                    self._n = self._run.size
-                    self._stride *= 2
-                self._run = np.resize(self._run, self._run.size * 2)
-            self._run[self._n] = ms
-            self._n += 1
+            for ms in values:
+                self._add(ms)
+
+    def _add(self, ms: float) -> None:
+        self._recent.append(ms)
+        self._seen += 1
+        self._sum += ms
+        if self._seen % self._stride:
+            return
+        if self._n == self._run.size:
+            if self._n >= self._max_run:
+                self._run = self._run[::2].copy()
+                self._n = self._run.size
+                self._stride *= 2
+            self._run = np.resize(self._run, self._run.size * 2)
+        self._run[self._n] = ms
+        self._n += 1
 
     def summary(self, run: bool = True) -> StageLatency:
         """Percentiles of the sliding window and, unless ``run`` is False, of the whole run
@@ -125,6 +146,7 @@ class CpuClock:
         return time.process_time() - self._start
 
 
+FOLD_EVERY = 64  # frames whose latencies are added to the stages at once
 STAGES = ("capture_wait", "preprocess", "inference", "postprocess", "capture_to_result")
 
 
@@ -136,6 +158,8 @@ class RunFigures:
     def __init__(self) -> None:
         self.capture_rate, self.infer_rate, self.drop_rate = Rate(), Rate(), Rate()
         self.latency = {stage: Latency() for stage in STAGES}
+        self._waiting: collections.deque[dict[str, float]] = collections.deque()
+        self._fold_lock = threading.Lock()
         self.cpu = CpuClock()
         self.started = time.monotonic()
         self.dropped = 0  # live frames replaced before inference took them
@@ -155,11 +179,23 @@ class RunFigures:
         self.gate_rate.tick()
 
     def add_latencies(self, ms: dict[str, float]) -> None:
-        for stage, value in ms.items():
-            self.latency[stage].add(value)
+        """One frame's latencies by stage. Queued (one append, no lock) and added to the
+        stages in batches, by this thread every ``FOLD_EVERY`` frames or by a reader."""
+        self._waiting.append(ms)
+        if len(self._waiting) >= FOLD_EVERY:
+            self._fold()
+
+    def _fold(self) -> None:
+        with self._fold_lock:
+            rows = [self._waiting.popleft() for _ in range(len(self._waiting))]
+            if rows:
+                for stage, latency in self.latency.items():
+                    # a frame the motion gate answered has no inference time
+                    latency.extend([row[stage] for row in rows if stage in row])
 
     def snapshot(self, run_percentiles: bool = True, skipped: int = 0) -> Counters:
         """Frames, rates, latency percentiles and CPU, as /stats shows them."""
+        self._fold()
         now = time.monotonic()
         processed = self.infer_rate.count
         cpu_s = self.cpu.seconds()
