@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import json
 import os
 import shutil
@@ -115,7 +116,7 @@ class Viewer:
         for t in self._threads:
             t.start()
 
-    def _open(self, path: str):
+    def _open(self, path: str) -> http.client.HTTPResponse:
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -310,7 +311,9 @@ def main() -> int:
     return 0
 
 
-def summarise(rows, runs, variants, idle_rows, args) -> dict:
+def summarise(rows: dict[tuple[str, int, str], list[dict]], runs: list[tuple[Path, int]],
+              variants: list[str], idle_rows: dict[str, dict], args: argparse.Namespace) -> dict:
+    """Print the tables (Markdown) and return the report for --json."""
     cpu = cpu_features()
     print(f"\n{cpu['model']} ({', '.join(cpu['features'])}), {os.cpu_count()} CPUs; paced at "
           f"{args.fps:g} FPS, {args.seconds:g} s a run, medians of {args.rounds} rounds (a "

@@ -11,6 +11,7 @@ import os
 import platform
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -172,7 +173,8 @@ def paced_cpu_ms(step, fps: float, seconds: float) -> float:
     return paced_loop(step, fps, seconds)[0]
 
 
-def paced_loop(step, fps: float, seconds: float) -> tuple[float, list[float]]:
+def paced_loop(step: Callable[[], object], fps: float,
+               seconds: float) -> tuple[float, list[float]]:
     """:func:`paced_cpu_ms` and the wall milliseconds of each call."""
     interval, calls = 1.0 / fps, []
     cpu0 = time.process_time()
