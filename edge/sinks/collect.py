@@ -122,7 +122,6 @@ def _cbreak(fd: int):
         tty.setcbreak(fd)
     except (ImportError, OSError, ValueError):
         return lambda: None
-    import termios
 
     def restore() -> None:
         with contextlib.suppress(OSError, termios.error):

@@ -102,11 +102,8 @@ def build(bundle_dir: Path, sources_dir: Path, cpu: str, kernels: str, cache_dir
         Job(folder / "arena.c", folder / "arena.o", (*c.flags, *COMMON, *C_FLAGS),
             text=_arena_source(arena)),
     ]
-    compiled = compile_jobs(jobs)
     elf = folder / f"{kernels}{'-profile' if profile else ''}.elf"
-    link(cpu, [job.obj for job in jobs], elf)
-    parts = sections(elf)
-    flash, ram = image_sizes(parts)
+    compiled, parts, flash, ram = _compile_and_link(cpu, jobs, elf)
     return Firmware(elf=elf, cpu=cpu, board=BOARDS[cpu], flash_bytes=flash, ram_bytes=ram,
                     sections=parts, compiled=compiled,
                     build_seconds=time.perf_counter() - started, kernels=kernels,
@@ -135,11 +132,16 @@ def build_program(cpu: str, sources: Sequence[Path], cache_dir: Path, name: str 
         obj = folder / f"{src.stem}-{sha(src.read_bytes(), base, lang)}.o"
         jobs.append(Job(src.resolve(), obj, (*base, *lang)))
     jobs += runtime_jobs(cpu, cache_dir)
-    compiled = compile_jobs(jobs)
     elf = folder / f"{name}.elf"
-    link(cpu, [job.obj for job in jobs], elf)
-    parts = sections(elf)
-    flash, ram = image_sizes(parts)
+    compiled, parts, flash, ram = _compile_and_link(cpu, jobs, elf)
     return Image(elf=elf, cpu=cpu, board=BOARDS[cpu], flash_bytes=flash, ram_bytes=ram,
                  sections=parts, compiled=compiled,
                  build_seconds=time.perf_counter() - started)
+
+
+def _compile_and_link(cpu: str, jobs: list[Job], elf: Path) -> tuple[int, dict, int, int]:
+    """Compile what is not cached, link ``elf``: (objects compiled, sections, flash, RAM)."""
+    compiled = compile_jobs(jobs)
+    link(cpu, [job.obj for job in jobs], elf)
+    parts = sections(elf)
+    return (compiled, parts, *image_sizes(parts))
